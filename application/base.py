@@ -1,0 +1,138 @@
+"""The base of every context Application: one shared event store, commands with retries."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, TypeVar
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import (
+    InfrastructureFactory,
+    IntegrityError,
+    ProcessRecorder,
+    Recording,
+    Tracking,
+)
+from eventsourcing.utils import Environment
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
+
+from application.errors import ConcurrencyConflictError, NotFoundError
+from domain.shared.aggregate import ModisteAggregate
+
+A = TypeVar("A", bound=ModisteAggregate)
+
+CONFLICT_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class CommandResult(Generic[A]):
+    """The aggregate after a command and the notification id of its last recorded event.
+
+    ``position`` is None when the command changed nothing (an idempotent repeat).
+    """
+
+    aggregate: A
+    position: int | None
+
+
+def last_position(recordings: list[Recording[Any]]) -> int | None:
+    """The highest notification id among ``recordings`` (None if nothing was recorded)."""
+    ids = [r.notification.id for r in recordings]
+    return max(ids) if ids else None
+
+
+class ModisteApplication(Application):
+    """An eventsourcing Application over the shared ``modiste_*`` tables.
+
+    All context Applications share one factory (one pool) and one notification log, so a
+    position (notification id) means the same thing everywhere. The recorder is a process
+    recorder, so agents can save their events together with a tracking record.
+    """
+
+    name = "modiste"
+    aggregate_kind: ClassVar[str] = "aggregate"
+
+    def __init__(self, factory: InfrastructureFactory) -> None:
+        self._shared_factory = factory
+        super().__init__(env=dict(factory.env))
+
+    def construct_factory(self, env: Environment) -> InfrastructureFactory:
+        return self._shared_factory
+
+    def construct_recorder(self) -> ProcessRecorder:
+        return self.factory.process_recorder()
+
+    def close(self) -> None:
+        """The composition root owns the shared factory; closing an app leaves it open."""
+        self.closing.set()
+
+    # -- helpers for use cases -----------------------------------------------------------
+
+    def load(self, aggregate_id: uuid.UUID, kind: type[A]) -> A:
+        """Get an aggregate of type ``kind`` or raise NotFoundError."""
+        try:
+            aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            raise NotFoundError(kind.__name__.lower(), aggregate_id) from None
+        if not isinstance(aggregate, kind):
+            raise NotFoundError(kind.__name__.lower(), aggregate_id)
+        return aggregate
+
+    def execute(
+        self,
+        aggregate_id: uuid.UUID,
+        kind: type[A],
+        command: Callable[[A], object],
+        *,
+        expected_version: int | None = None,
+        tracking: Tracking | None = None,
+    ) -> CommandResult[A]:
+        """Load, run ``command`` on, and save one aggregate.
+
+        Without ``expected_version`` a concurrent write makes us re-run the command on the
+        fresh state (its guards are checked again, so nothing is lost); with it, a version
+        mismatch is a ConcurrencyConflictError for the caller to resolve.
+        """
+
+        def attempt() -> CommandResult[A]:
+            aggregate = self.load(aggregate_id, kind)
+            if expected_version is not None and aggregate.version != expected_version:
+                raise ConcurrencyConflictError(
+                    f"{kind.__name__} {aggregate_id} is at version {aggregate.version}, "
+                    f"not {expected_version}"
+                )
+            command(aggregate)
+            recordings = self.save(aggregate, tracking=tracking) if (
+                aggregate.pending_events or tracking
+            ) else []
+            return CommandResult(aggregate, last_position(recordings))
+
+        if expected_version is not None:
+            try:
+                return attempt()
+            except IntegrityError:
+                raise ConcurrencyConflictError(
+                    f"{kind.__name__} {aggregate_id} was changed concurrently"
+                ) from None
+        return retry_on_conflict(attempt)
+
+
+T = TypeVar("T")
+
+
+def retry_on_conflict(attempt: Callable[[], T]) -> T:
+    """Run ``attempt`` again (on fresh state) when a concurrent save wins the version race."""
+    try:
+        for retry in Retrying(
+            retry=retry_if_exception_type(IntegrityError),
+            stop=stop_after_attempt(CONFLICT_RETRIES),
+            wait=wait_random(0, 0.02),
+            reraise=True,
+        ):
+            with retry:
+                return attempt()
+    except IntegrityError:
+        raise ConcurrencyConflictError("the aggregate was changed concurrently; retry") from None
+    raise AssertionError("unreachable")  # pragma: no cover

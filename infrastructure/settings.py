@@ -1,0 +1,101 @@
+"""Typed settings read once from MODISTE_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = _env(name)
+    return int(raw) if raw is not None else default
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = _env(name)
+    return float(raw) if raw is not None else default
+
+
+def _env_list(name: str) -> list[str]:
+    raw = _env(name)
+    return [item.strip() for item in raw.split(",") if item.strip()] if raw else []
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a Modiste process needs to know about its surroundings."""
+
+    data_dir: Path
+    database_url: str | None
+    nats_url: str | None
+    host: str
+    port: int
+    jwt_secret: str | None
+    jwt_ttl_seconds: int
+    cors_origins: list[str]
+    db_pool_size: int
+    db_pool_max_overflow: int
+    max_body_bytes: int
+    log_level: str
+    log_json: bool
+    stream_name: str
+    stream_replicas: int
+    stream_storage: str
+    stream_max_age_days: float
+    stream_duplicate_window_seconds: float
+    stream_sync_always: bool
+    consumer_max_deliver: int
+    read_wait_timeout_seconds: float
+    snapshot_interval: int
+    models_dir: Path | None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def local_mode(self) -> bool:
+        """True when a server URL is missing: local mode starts real servers under data_dir."""
+        return self.database_url is None or self.nats_url is None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read the MODISTE_* variables (documented in the README)."""
+        data_dir = Path(_env("MODISTE_DATA_DIR", ".modiste") or ".modiste").resolve()
+        models_dir = _env("MODISTE_MODELS_DIR")
+        return cls(
+            data_dir=data_dir,
+            database_url=_env("MODISTE_DATABASE_URL"),
+            nats_url=_env("MODISTE_NATS_URL"),
+            host=_env("MODISTE_HOST", "127.0.0.1") or "127.0.0.1",
+            port=_env_int("MODISTE_PORT", 8000),
+            jwt_secret=_env("MODISTE_JWT_SECRET"),
+            jwt_ttl_seconds=_env_int("MODISTE_JWT_TTL_SECONDS", 3600),
+            cors_origins=_env_list("MODISTE_CORS_ORIGINS"),
+            db_pool_size=_env_int("MODISTE_DB_POOL_SIZE", 10),
+            db_pool_max_overflow=_env_int("MODISTE_DB_POOL_MAX_OVERFLOW", 10),
+            max_body_bytes=_env_int("MODISTE_MAX_BODY_BYTES", 10 * 1024 * 1024),
+            log_level=_env("MODISTE_LOG_LEVEL", "INFO") or "INFO",
+            log_json=(_env("MODISTE_LOG_FORMAT", "json") or "json") == "json",
+            stream_name=_env("MODISTE_STREAM_NAME", "MODISTE_EVENTS") or "MODISTE_EVENTS",
+            stream_replicas=_env_int("MODISTE_STREAM_REPLICAS", 1),
+            stream_storage=_env("MODISTE_STREAM_STORAGE", "file") or "file",
+            stream_max_age_days=_env_float("MODISTE_STREAM_MAX_AGE_DAYS", 30.0),
+            stream_duplicate_window_seconds=_env_float("MODISTE_STREAM_DUPLICATE_WINDOW", 600.0),
+            stream_sync_always=(_env("MODISTE_STREAM_SYNC_ALWAYS", "true") or "true").lower()
+            in ("1", "true", "yes"),
+            consumer_max_deliver=_env_int("MODISTE_CONSUMER_MAX_DELIVER", 5),
+            read_wait_timeout_seconds=_env_float("MODISTE_READ_WAIT_TIMEOUT", 2.0),
+            snapshot_interval=_env_int("MODISTE_SNAPSHOT_INTERVAL", 50),
+            models_dir=Path(models_dir).resolve() if models_dir else None,
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use."""
+    return Settings.from_env()
