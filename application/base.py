@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.persistence import (
     InfrastructureFactory,
     IntegrityError,
@@ -16,14 +16,14 @@ from eventsourcing.persistence import (
     Tracking,
 )
 from eventsourcing.utils import Environment
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_random_exponential
 
 from application.errors import ConcurrencyConflictError, NotFoundError
 from domain.shared.aggregate import ModisteAggregate
 
 A = TypeVar("A", bound=ModisteAggregate)
 
-CONFLICT_RETRIES = 5
+CONFLICT_RETRIES = 12
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,18 @@ class ModisteApplication(Application):
         """The composition root owns the shared factory; closing an app leaves it open."""
         self.closing.set()
 
+    def save_tracked(
+        self, tracking: Tracking | None, *aggregates: ModisteAggregate
+    ) -> list[Recording[Any]]:
+        """Save ``aggregates`` and, atomically with them, the upstream ``tracking`` record."""
+        if tracking is None:
+            return self.save(*aggregates)
+        processing_event: ProcessingEvent[Any] = ProcessingEvent(tracking=tracking)
+        processing_event.collect_events(*aggregates)
+        recordings = self._record(processing_event)
+        self._take_snapshots(processing_event)
+        return recordings
+
     # -- helpers for use cases -----------------------------------------------------------
 
     def load(self, aggregate_id: uuid.UUID, kind: type[A]) -> A:
@@ -104,10 +116,9 @@ class ModisteApplication(Application):
                     f"not {expected_version}"
                 )
             command(aggregate)
-            recordings = self.save(aggregate, tracking=tracking) if (
-                aggregate.pending_events or tracking
-            ) else []
-            return CommandResult(aggregate, last_position(recordings))
+            if not aggregate.pending_events and tracking is None:
+                return CommandResult(aggregate, None)
+            return CommandResult(aggregate, last_position(self.save_tracked(tracking, aggregate)))
 
         if expected_version is not None:
             try:
@@ -128,7 +139,7 @@ def retry_on_conflict(attempt: Callable[[], T]) -> T:
         for retry in Retrying(
             retry=retry_if_exception_type(IntegrityError),
             stop=stop_after_attempt(CONFLICT_RETRIES),
-            wait=wait_random(0, 0.02),
+            wait=wait_random_exponential(multiplier=0.002, max=0.1),
             reraise=True,
         ):
             with retry:

@@ -68,8 +68,10 @@ class OrdersApplication(ModisteApplication):
             existing = self._find_order(order_id)
             if existing is not None:
                 return CommandResult(existing, None)
-        lines = [self._price_line(index, line, command.currency)
-                 for index, line in enumerate(command.lines)]
+        lines = [
+            self._price_line(index, line, command.currency)
+            for index, line in enumerate(command.lines)
+        ]
         order = Order.place(
             customer_id=command.customer_id,
             lines=lines,
@@ -125,8 +127,7 @@ class OrdersApplication(ModisteApplication):
             )
         if product.price.currency != currency:
             raise ValidationError(
-                f"product {line.product_id} is priced in {product.price.currency}, "
-                f"not {currency}",
+                f"product {line.product_id} is priced in {product.price.currency}, not {currency}",
                 "currency",
             )
         return OrderLine(

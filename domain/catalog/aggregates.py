@@ -147,8 +147,7 @@ class Product(ModisteAggregate):
         _require_price(price)
         if price.currency != self.price.currency:
             raise ValidationError(
-                f"price currency {price.currency} differs from the product's "
-                f"{self.price.currency}",
+                f"price currency {price.currency} differs from the product's {self.price.currency}",
                 "currency",
             )
         if price == self.price:

@@ -245,9 +245,7 @@ class Order(ModisteAggregate):
     def ship(self, carrier: str, tracking_code: str) -> None:
         """Ship a paid, confirmed order."""
         if self.status is not OrderStatus.PAID:
-            raise InvariantViolationError(
-                f"only paid orders ship; this one is {self.status.value}"
-            )
+            raise InvariantViolationError(f"only paid orders ship; this one is {self.status.value}")
         self.trigger_event(self.OrderShipped, carrier=carrier, tracking_code=tracking_code)
 
     def cancel(self, reason: str) -> None:

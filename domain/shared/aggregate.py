@@ -40,7 +40,7 @@ class ModisteAggregate(Aggregate):
         pass
 
     @classmethod
-    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:  # noqa: A002
+    def _create(cls, event_class: Any, *, id: Any = None, **kwargs: Any) -> Any:
         return super()._create(event_class, id=id, **_metadata_kwargs(), **kwargs)
 
     def trigger_event(self, event_class: Any, **kwargs: Any) -> None:

@@ -8,10 +8,31 @@ from domain.shared.errors import CurrencyMismatchError, InvalidMoneyError
 
 # ISO 4217 codes we trade in, with their minor-unit exponent.
 CURRENCY_EXPONENTS: dict[str, int] = {
-    "EUR": 2, "USD": 2, "GBP": 2, "CHF": 2, "SEK": 2, "DKK": 2, "NOK": 2, "PLN": 2,
-    "CZK": 2, "CAD": 2, "AUD": 2, "NZD": 2, "SGD": 2, "HKD": 2, "CNY": 2, "INR": 2,
-    "BRL": 2, "MXN": 2, "ZAR": 2, "AED": 2, "JPY": 0, "KRW": 0, "ISK": 0,
-    "KWD": 3, "BHD": 3,
+    "EUR": 2,
+    "USD": 2,
+    "GBP": 2,
+    "CHF": 2,
+    "SEK": 2,
+    "DKK": 2,
+    "NOK": 2,
+    "PLN": 2,
+    "CZK": 2,
+    "CAD": 2,
+    "AUD": 2,
+    "NZD": 2,
+    "SGD": 2,
+    "HKD": 2,
+    "CNY": 2,
+    "INR": 2,
+    "BRL": 2,
+    "MXN": 2,
+    "ZAR": 2,
+    "AED": 2,
+    "JPY": 0,
+    "KRW": 0,
+    "ISK": 0,
+    "KWD": 3,
+    "BHD": 3,
 }
 
 
@@ -40,9 +61,7 @@ class Money:
 
     def _same_currency(self, other: Money) -> None:
         if other.currency != self.currency:
-            raise CurrencyMismatchError(
-                f"cannot combine {self.currency} with {other.currency}"
-            )
+            raise CurrencyMismatchError(f"cannot combine {self.currency} with {other.currency}")
 
     def __add__(self, other: Money) -> Money:
         self._same_currency(other)
@@ -81,6 +100,8 @@ class Money:
         exponent = CURRENCY_EXPONENTS[self.currency]
         sign = "-" if self.amount < 0 else ""
         whole, fraction = divmod(abs(self.amount), 10**exponent)
-        return f"{sign}{whole}.{fraction:0{exponent}d} {self.currency}" if exponent else (
-            f"{sign}{whole} {self.currency}"
+        return (
+            f"{sign}{whole}.{fraction:0{exponent}d} {self.currency}"
+            if exponent
+            else (f"{sign}{whole} {self.currency}")
         )

@@ -36,9 +36,9 @@ def eventsourcing_env(database_url: str, *, pool_size: int, max_overflow: int) -
     }
 
 
-def build_factory(database_url: str, *, pool_size: int = 10, max_overflow: int = 10) -> (
-    InfrastructureFactory
-):
+def build_factory(
+    database_url: str, *, pool_size: int = 10, max_overflow: int = 10
+) -> InfrastructureFactory:
     """One shared factory (and so one connection pool) for every context Application."""
     env = Environment(
         name=EVENT_STORE_NAME,
