@@ -1,0 +1,96 @@
+"""The export folder and its manifest: layout, hashes, tamper detection."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infrastructure.ml.clip_onnx import OnnxClip
+from infrastructure.ml.diffusion_onnx import OnnxDiffusion
+from infrastructure.ml.manifest import (
+    ManifestError,
+    combined_hash,
+    file_entry_hashes,
+    sha256_file,
+)
+
+pytestmark = pytest.mark.ml
+
+
+@pytest.fixture(scope="module")
+def manifest(export_dir: Path) -> dict:  # type: ignore[type-arg]
+    return json.loads((export_dir / "manifest.json").read_text())
+
+
+def test_layout(export_dir: Path, manifest: dict) -> None:  # type: ignore[type-arg]
+    for rel in (
+        "clip/vision.onnx",
+        "clip/text.onnx",
+        "clip/vision.int8.onnx",
+        "clip/text.int8.onnx",
+        "clip/vocab.json",
+        "clip/merges.txt",
+        "diffusion/text_encoder.onnx",
+        "diffusion/unet.onnx",
+        "diffusion/vae_decoder.onnx",
+        "diffusion/scheduler_config.json",
+        "diffusion/vocab.json",
+        "diffusion/merges.txt",
+    ):
+        assert (export_dir / rel).is_file(), rel
+    assert not (export_dir / "diffusion" / "vae_encoder.onnx").exists()
+    clip = manifest["clip"]
+    assert clip["model_id"] == "tiny-clip"
+    assert clip["embedding_dim"] == 16
+    assert clip["image"]["crop_size"] == [32, 32]
+    assert clip["image"]["resample"] == "bicubic"
+    assert clip["text"]["max_length"] == 77
+    assert clip["variants"]["int8"]["quantization"]["method"] == "dynamic"
+    assert clip["variants"]["fp32"]["quantization"] is None
+    assert clip["providers"] == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    diffusion = manifest["diffusion"]
+    assert diffusion["model_id"] == "tiny-diffusion"
+    assert diffusion["latent"]["vae_scale_factor"] == 8
+    assert diffusion["size"]["default"] == [64, 64]
+    assert diffusion["scheduler"]["source_class"] == "DDIMScheduler"
+
+
+def test_manifest_hashes_match_files(export_dir: Path, manifest: dict) -> None:  # type: ignore[type-arg]
+    entries = [
+        *manifest["clip"]["variants"]["fp32"]["files"].values(),
+        *manifest["clip"]["variants"]["int8"]["files"].values(),
+        *manifest["diffusion"]["files"].values(),
+    ]
+    for entry in entries:
+        for rel, digest in file_entry_hashes(entry).items():
+            assert sha256_file(export_dir / rel) == digest, rel
+        assert (export_dir / entry["path"]).stat().st_size == entry["bytes"]
+
+
+def test_diffusion_model_hash_covers_every_input(export_dir: Path, manifest: dict) -> None:  # type: ignore[type-arg]
+    section = manifest["diffusion"]
+    parts: dict[str, str] = {}
+    for entry in section["files"].values():
+        parts.update(file_entry_hashes(entry))
+    for rel in [*section["tokenizer_files"].values(), section["scheduler"]["config"]]:
+        parts[rel] = sha256_file(export_dir / rel)
+    assert combined_hash(parts) == section["model_hash"]
+
+
+def test_verify_hashes_detects_a_tampered_file(export_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "export"
+    shutil.copytree(export_dir, copy)
+    OnnxClip(copy, providers=["CPUExecutionProvider"], verify_hashes=True)
+    OnnxDiffusion(copy, providers=["CPUExecutionProvider"], verify_hashes=True)
+    with (copy / "diffusion" / "unet.onnx").open("ab") as fh:
+        fh.write(b"\0")
+    with pytest.raises(ManifestError, match="does not match manifest"):
+        OnnxDiffusion(copy, providers=["CPUExecutionProvider"], verify_hashes=True)
+
+
+def test_missing_manifest_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="no manifest.json"):
+        OnnxClip(tmp_path)
