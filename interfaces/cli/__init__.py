@@ -1,0 +1,1 @@
+"""The `modiste` command line (typer): see interfaces.cli.main."""
