@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+
+import psycopg
 
 from eventsourcing.persistence import InfrastructureFactory
 
 from application.catalog import CatalogApplication
+from application.ops import OpsApplication
 from application.orders import OrdersApplication
 from infrastructure.eventstore.factory import build_factory
 from infrastructure.settings import Settings
@@ -21,24 +26,39 @@ class Container:
     factory: InfrastructureFactory
     catalog: CatalogApplication
     orders: OrdersApplication
+    ops: OpsApplication
 
     def close(self) -> None:
-        for app in (self.catalog, self.orders):
+        for app in (self.catalog, self.orders, self.ops):
             app.close()
         self.factory.close()
 
 
+@contextmanager
+def schema_lock(database_url: str) -> Iterator[None]:
+    """Serialise schema creation across processes (concurrent CREATE ... IF NOT EXISTS and
+    CREATE FUNCTION race in PostgreSQL: "tuple concurrently updated")."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('modiste-event-store-schema'))")
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('modiste-event-store-schema'))")
+
+
 def bootstrap(settings: Settings, database_url: str) -> Container:
     """Build the write side over PostgreSQL at ``database_url`` (creates tables if missing)."""
-    factory = build_factory(
-        database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_max_overflow,
-    )
-    return Container(
-        settings=settings,
-        database_url=database_url,
-        factory=factory,
-        catalog=CatalogApplication(factory),
-        orders=OrdersApplication(factory),
-    )
+    with schema_lock(database_url):
+        factory = build_factory(
+            database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_max_overflow,
+        )
+        return Container(
+            settings=settings,
+            database_url=database_url,
+            factory=factory,
+            catalog=CatalogApplication(factory),
+            orders=OrdersApplication(factory),
+            ops=OpsApplication(factory),
+        )

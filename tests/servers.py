@@ -15,7 +15,7 @@ from infrastructure.local import LocalNats, LocalPostgres
 
 
 @dataclass
-class TestServers:
+class RunningServers:
     """URLs of the servers this session uses, and handles when it started them itself."""
 
     admin_database_url: str
@@ -40,7 +40,7 @@ class TestServers:
             self.postgres.stop()
 
 
-def start_test_servers(data_dir: Path) -> TestServers:
+def start_test_servers(data_dir: Path) -> RunningServers:
     database_url = os.environ.get("MODISTE_TEST_DATABASE_URL")
     nats_url = os.environ.get("MODISTE_TEST_NATS_URL")
     postgres = nats = None
@@ -50,4 +50,4 @@ def start_test_servers(data_dir: Path) -> TestServers:
     if not nats_url:
         nats = LocalNats(data_dir / "nats")
         nats_url = nats.start()
-    return TestServers(database_url, nats_url, postgres, nats)
+    return RunningServers(database_url, nats_url, postgres, nats)

@@ -1,0 +1,236 @@
+"""The relay: event store notification log -> JetStream, at least once, in order.
+
+The event store is the outbox. The relay follows its notification log through the
+library's LISTEN/NOTIFY subscription, publishes each event with ``Nats-Msg-Id =
+<aggregate id>:<version>`` (JetStream drops the duplicates a restart re-sends), pipelines
+the publishes and records its position only after every ack of a batch has arrived.
+
+On every (re)connect it compares the stream's last position with its own: JetStream acks
+before it fsyncs, so a crashed server can lose acked messages; the relay then re-publishes
+from what the stream still has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from dataclasses import dataclass
+
+import asyncpg
+import nats
+import structlog
+from nats.aio.client import Client as NatsClient
+from nats.js import JetStreamContext
+
+from infrastructure.eventstore.log import EventLog
+from infrastructure.messaging.codec import EventEnvelope, encode_envelope
+from infrastructure.messaging.stream import StreamSettings, ensure_streams
+from infrastructure.messaging.subjects import Headers
+
+log = structlog.get_logger(__name__)
+
+POSITIONS_SQL = """
+CREATE TABLE IF NOT EXISTS relay_positions (
+    name        text PRIMARY KEY,
+    position    bigint NOT NULL,
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+
+class PublishFailedError(RuntimeError):
+    """A batch was not fully acknowledged; the relay restarts from its saved position."""
+
+
+class RelayPositionStore:
+    """The relay's position (last notification id acknowledged by JetStream) in PostgreSQL."""
+
+    def __init__(self, pool: asyncpg.Pool, name: str = "jetstream") -> None:
+        self._pool = pool
+        self.name = name
+
+    async def create_schema(self) -> None:
+        await self._pool.execute(POSITIONS_SQL)
+
+    async def get(self) -> int:
+        value = await self._pool.fetchval(
+            "SELECT position FROM relay_positions WHERE name = $1", self.name
+        )
+        return int(value or 0)
+
+    async def set(self, position: int) -> None:
+        await self._pool.execute(
+            "INSERT INTO relay_positions (name, position) VALUES ($1, $2) "
+            "ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, updated_at = now()",
+            self.name,
+            position,
+        )
+
+
+def message_headers(envelope: EventEnvelope) -> dict[str, str]:
+    return {
+        Headers.MSG_ID: envelope.msg_id,
+        Headers.POSITION: str(envelope.position),
+        Headers.EVENT_TYPE: envelope.type,
+        Headers.EVENT_VERSION: str(envelope.schema_version),
+        Headers.CORRELATION_ID: envelope.correlation_id,
+        Headers.CAUSATION_ID: envelope.causation_id,
+    }
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    duplicates: int = 0
+    batches: int = 0
+    restarts: int = 0
+    rewinds: int = 0
+
+
+class Relay:
+    """Publishes every recorded event to JetStream, in notification-id order."""
+
+    def __init__(
+        self,
+        event_log: EventLog,
+        positions: RelayPositionStore,
+        nats_url: str,
+        stream: StreamSettings,
+        *,
+        batch_size: int = 500,
+        ack_timeout: float = 10.0,
+    ) -> None:
+        self._log = event_log
+        self._positions = positions
+        self._nats_url = nats_url
+        self._stream = stream
+        self._batch_size = batch_size
+        self._ack_timeout = ack_timeout
+        self._nc: NatsClient | None = None
+        self._reconnected = asyncio.Event()
+        self.stats = RelayStats()
+        self.position = 0
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Relay until ``stop`` is set; survives NATS outages by restarting from its position."""
+        await self._positions.create_schema()
+        self._nc = await nats.connect(
+            self._nats_url,
+            name="modiste-relay",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            reconnected_cb=self._on_reconnected,
+            disconnected_cb=self._on_disconnected,
+        )
+        js = self._nc.jetstream(timeout=self._ack_timeout)
+        backoff = 0.2
+        try:
+            while not stop.is_set():
+                try:
+                    await ensure_streams(js, self._stream)
+                    start = await self._reconcile(js)
+                    await self._pump(js, start, stop)
+                    backoff = 0.2
+                except (PublishFailedError, nats.errors.Error, TimeoutError, OSError) as exc:
+                    self.stats.restarts += 1
+                    log.warning("relay.restart", error=f"{type(exc).__name__}: {exc}",
+                                position=self.position, backoff=backoff)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), backoff)
+                    backoff = min(backoff * 2, 5.0)
+        finally:
+            await self._nc.drain()
+
+    async def _on_reconnected(self) -> None:
+        log.info("relay.nats_reconnected")
+        self._reconnected.set()
+
+    async def _on_disconnected(self) -> None:
+        log.warning("relay.nats_disconnected")
+
+    async def _reconcile(self, js: JetStreamContext) -> int:
+        """Where to publish from: our saved position, or earlier if the stream lost events."""
+        saved = await self._positions.get()
+        info = await js.stream_info(self._stream.name)
+        stream_position = 0
+        if info.state.last_seq:
+            last = await js.get_msg(self._stream.name, seq=info.state.last_seq)
+            stream_position = int((last.headers or {}).get(Headers.POSITION, 0))
+        start = saved
+        if stream_position < saved:
+            self.stats.rewinds += 1
+            log.warning("relay.stream_lost_events", saved_position=saved,
+                        stream_position=stream_position)
+            start = stream_position
+            await self._positions.set(start)
+        self._reconnected.clear()
+        self.position = start
+        log.info("relay.start", position=start, head=await asyncio.to_thread(self._log.head))
+        return start
+
+    async def _pump(self, js: JetStreamContext, start: int, stop: asyncio.Event) -> None:
+        queue: asyncio.Queue[EventEnvelope] = asyncio.Queue(maxsize=self._batch_size * 4)
+        loop = asyncio.get_running_loop()
+        subscription = self._log.subscribe(start)
+        failure: list[BaseException] = []
+
+        def follow() -> None:
+            try:
+                for notification in subscription:
+                    envelope = self._log.envelope(notification)
+                    asyncio.run_coroutine_threadsafe(queue.put(envelope), loop).result()
+            except BaseException as exc:
+                failure.append(exc)
+
+        follower = threading.Thread(target=follow, name="relay-follower", daemon=True)
+        follower.start()
+        try:
+            while not stop.is_set():
+                if self._reconnected.is_set():
+                    raise PublishFailedError("NATS reconnected: reconcile with the stream")
+                if failure:
+                    raise PublishFailedError(f"event store subscription failed: {failure[0]}")
+                batch = await self._next_batch(queue, stop)
+                if batch:
+                    await self._publish(js, batch)
+        finally:
+            subscription.stop()
+            while follower.is_alive():
+                while not queue.empty():
+                    queue.get_nowait()
+                await asyncio.sleep(0.01)
+
+    async def _next_batch(
+        self, queue: asyncio.Queue[EventEnvelope], stop: asyncio.Event
+    ) -> list[EventEnvelope]:
+        try:
+            first = await asyncio.wait_for(queue.get(), timeout=0.5)
+        except TimeoutError:
+            return []
+        batch = [first]
+        while len(batch) < self._batch_size and not queue.empty():
+            batch.append(queue.get_nowait())
+        return batch
+
+    async def _publish(self, js: JetStreamContext, batch: list[EventEnvelope]) -> None:
+        futures = [
+            await js.publish_async(
+                envelope.subject,
+                encode_envelope(envelope),
+                headers=message_headers(envelope),
+                wait_stall=self._ack_timeout,
+            )
+            for envelope in batch
+        ]
+        try:
+            acks = await asyncio.wait_for(asyncio.gather(*futures), self._ack_timeout)
+        except BaseException as exc:
+            for future in futures:
+                future.cancel()
+            raise PublishFailedError(f"batch not acknowledged: {type(exc).__name__}") from exc
+        self.stats.duplicates += sum(1 for ack in acks if ack.duplicate)
+        self.stats.published += len(batch)
+        self.stats.batches += 1
+        self.position = batch[-1].position
+        await self._positions.set(self.position)
