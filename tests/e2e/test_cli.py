@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from typing import Any
 import jwt
 
 from infrastructure.local import LocalNats, LocalPostgres
+from interfaces.cli.supervisor import ProcessSpec, Supervisor
 from tests.conftest import JWT_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -250,3 +252,50 @@ def test_up_refuses_a_port_in_use(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "already in use" in done.stderr
     assert not (tmp_path / "postgres").exists(), "no server may start when the API cannot"
+
+
+# -- the supervisor behind `modiste up` ---------------------------------------------------
+
+
+def python_child(name: str, code: str) -> ProcessSpec:
+    return ProcessSpec(name, [sys.executable, "-c", code])
+
+
+SLEEPER = "import time; print('ready', flush=True); time.sleep(60)"
+
+
+def test_supervisor_prefixes_output_and_stops_every_child_on_request() -> None:
+    out = io.StringIO()
+    supervisor = Supervisor(
+        [python_child("first", SLEEPER), python_child("second", SLEEPER)],
+        output=out,
+        grace_seconds=10,
+    )
+    supervisor.start()
+    children = [child.proc for child in supervisor._children]
+    assert len({os.getpgid(proc.pid) for proc in children}) == 1, "one process group"
+    assert os.getpgid(children[0].pid) != os.getpgrp(), "not the terminal's group"
+    deadline = time.monotonic() + 20
+    while out.getvalue().count("ready") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    supervisor.request_stop("test")
+    assert supervisor.wait() == 0
+    assert all(proc.poll() is not None for proc in children)
+    lines = out.getvalue().splitlines()
+    assert "first  | ready" in lines and "second | ready" in lines, lines
+
+
+def test_supervisor_fails_when_a_child_dies_and_stops_the_others() -> None:
+    out = io.StringIO()
+    supervisor = Supervisor(
+        [python_child("sleeper", SLEEPER), python_child("crasher", "raise SystemExit(3)")],
+        output=out,
+        grace_seconds=10,
+    )
+    supervisor.start()
+    sleeper = supervisor._children[0].proc
+    started = time.monotonic()
+    assert supervisor.wait() == 1
+    assert time.monotonic() - started < 30
+    assert sleeper.poll() is not None, "the surviving child was stopped"
+    assert "crasher exited unexpectedly with code 3" in out.getvalue()
