@@ -79,22 +79,55 @@ async def clean_streams(servers: RunningServers, settings: Settings) -> AsyncIte
     yield
 
 
+class BackgroundPipeline:
+    """The relay and the projection workers on their own event loop in a thread, as the
+    separate processes they are in production (the test client blocks the test's loop)."""
+
+    def __init__(self, settings: Settings, database_url: str, nats_url: str,
+                 groups: tuple[str, ...] = ("projections",)) -> None:
+        import asyncio
+        import threading
+
+        self._settings, self._database_url, self._nats_url = settings, database_url, nats_url
+        self._groups = groups
+        self._loop = asyncio.new_event_loop()
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self.errors: list[BaseException] = []
+        self._thread = threading.Thread(target=self._run, name="pipeline", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def _run(self) -> None:
+        import asyncio
+
+        from interfaces.workers import run_relay, run_worker
+
+        async def main() -> None:
+            self._stop = asyncio.Event()
+            self._ready.set()
+            results = await asyncio.gather(
+                run_relay(self._settings, self._database_url, self._nats_url, self._stop),
+                *(run_worker(group, self._settings, self._database_url, self._nats_url,
+                             self._stop) for group in self._groups),
+                return_exceptions=True,
+            )
+            self.errors += [r for r in results if isinstance(r, BaseException)]
+
+        self._loop.run_until_complete(main())
+
+    def stop(self) -> None:
+        if self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)
+        assert not self.errors, self.errors
+
+
 @pytest.fixture
-async def pipeline(
+def pipeline(
     settings: Settings, database_url: str, servers: RunningServers, clean_streams: None
-) -> AsyncIterator[object]:
-    """The relay and the projection workers running as tasks beside the test."""
-    import asyncio
-
-    from interfaces.workers import run_relay, run_worker
-
-    stop = asyncio.Event()
-    tasks = [
-        asyncio.create_task(run_relay(settings, database_url, servers.nats_url, stop)),
-        asyncio.create_task(
-            run_worker("projections", settings, database_url, servers.nats_url, stop)
-        ),
-    ]
-    yield tasks
-    stop.set()
-    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 30)
+) -> Iterator[BackgroundPipeline]:
+    """The relay and the projection workers running beside the test."""
+    running = BackgroundPipeline(settings, database_url, servers.nats_url)
+    yield running
+    running.stop()

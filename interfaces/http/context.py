@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import anyio.to_thread
+import asyncpg
 import msgspec
 import structlog
 from litestar import Request, Response
@@ -21,6 +22,7 @@ from application.errors import IdempotencyKeyReusedError
 from domain.shared.metadata import EventMetadata, bound_metadata, new_correlation_id
 from infrastructure.idempotency import IdempotencyStore, StoredResponse
 from interfaces.http.auth import Principal
+from projections.runner import projection_position, wait_for_position
 
 CORRELATION_HEADER = "x-correlation-id"
 POSITION_HEADER = "X-Modiste-Position"
@@ -134,3 +136,28 @@ async def idempotent(
         media_type="application/json",
         headers={"Idempotent-Replayed": "true"},
     )
+
+
+class StaleReadModelError(Exception):
+    """The read model has not reached the position the client asked for, within the wait."""
+
+    def __init__(self, read_model: str, wanted: int, reached: int) -> None:
+        super().__init__(
+            f"read model {read_model!r} is at position {reached}, not yet {wanted}; retry shortly"
+        )
+        self.read_model = read_model
+
+
+async def caught_up(
+    pool: asyncpg.Pool, read_model: str, min_position: int | None, timeout: float
+) -> int:
+    """Wait (bounded) until ``read_model`` has applied ``min_position``; its position after.
+
+    Raises StaleReadModelError (503 with Retry-After) when the wait runs out.
+    """
+    if min_position is not None and min_position > 0:
+        if not await wait_for_position(pool, read_model, min_position, timeout):
+            raise StaleReadModelError(
+                read_model, min_position, await projection_position(pool, read_model)
+            )
+    return await projection_position(pool, read_model)

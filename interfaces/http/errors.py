@@ -29,6 +29,8 @@ from domain.shared.errors import (
     InvariantViolationError,
     ValidationError,
 )
+from interfaces.http.context import StaleReadModelError
+from projections.queries import InvalidCursorError
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 log = structlog.get_logger(__name__)
@@ -127,6 +129,28 @@ def _simple(status: int, slug: str, title: str) -> Callable[..., Response[Any]]:
     return handler
 
 
+def _stale(request: Request[Any, Any, Any], exc: StaleReadModelError) -> Response[Any]:
+    return problem(
+        503,
+        "stale-read-model",
+        "Read model not caught up yet",
+        str(exc),
+        headers={"Retry-After": "1"},
+        instance=_instance(request),
+    )
+
+
+def _invalid_cursor(request: Request[Any, Any, Any], exc: InvalidCursorError) -> Response[Any]:
+    return problem(
+        400,
+        "invalid-input",
+        "Invalid request",
+        str(exc),
+        instance=_instance(request),
+        invalid_params=[{"name": "cursor", "reason": str(exc), "in": "query"}],
+    )
+
+
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error", path=request.url.path)
     return problem(
@@ -160,6 +184,8 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Callable[..., Response[Any]]] = 
         "Idempotency-Key reused with a different request",
     ),
     PermissionDeniedError: _simple(403, "forbidden", "Forbidden"),
+    StaleReadModelError: _stale,
+    InvalidCursorError: _invalid_cursor,
     Exception: _unexpected,
 }
 

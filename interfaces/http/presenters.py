@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from domain.catalog.aggregates import Product
 from domain.orders.aggregates import Order
 from interfaces.http.schemas import (
     MoneyBody,
     OrderLineOut,
     OrderOut,
+    OrderSummary,
     ProductOut,
+    ProductSummary,
     StockLevels,
 )
 
@@ -66,3 +71,35 @@ def version_headers(version: int, position: int | None) -> dict[str, str]:
     if position is not None:
         headers["X-Modiste-Position"] = str(position)
     return headers
+
+
+def product_summary(row: Mapping[str, Any]) -> ProductSummary:
+    """A catalog read-model row as a list item."""
+    return ProductSummary(
+        id=row["product_id"],
+        title=row["title"],
+        category=row["category"],
+        brand=row["brand"],
+        price=MoneyBody(row["price"], row["currency"].strip()),
+        stock=StockLevels(row["on_hand"], row["reserved"], row["available"]),
+        listed=row["listed"],
+        image_url=blob_url(row["image_sha256"]),
+        version=row["version"],
+    )
+
+
+def order_summary(row: Mapping[str, Any]) -> OrderSummary:
+    """An orders read-model row as a history item."""
+    currency = row["currency"].strip()
+    return OrderSummary(
+        id=row["order_id"],
+        customer_id=row["customer_id"],
+        status=row["status"],
+        total=MoneyBody(row["total"], currency),
+        paid=MoneyBody(row["paid"], currency),
+        refunded=MoneyBody(row["refunded"], currency),
+        item_count=row["item_count"],
+        campaign_code=row["campaign_code"],
+        placed_at=row["placed_at"].isoformat(),
+        version=row["version"],
+    )

@@ -126,3 +126,40 @@ class HealthOut(msgspec.Struct, kw_only=True):
     dependencies: dict[str, DependencyHealth]
     disk: dict[str, float]
     consumers: dict[str, dict[str, object]] = msgspec.field(default_factory=dict)
+
+
+class ProductSummary(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    title: str
+    category: str
+    brand: str
+    price: MoneyBody
+    stock: StockLevels
+    listed: bool
+    image_url: str | None
+    version: int
+
+
+class ProductPage(msgspec.Struct, kw_only=True):
+    items: list[ProductSummary]
+    next_cursor: str | None
+    position: int = msgspec.field(name="position")
+
+
+class OrderSummary(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    customer_id: str
+    status: str
+    total: MoneyBody
+    paid: MoneyBody
+    refunded: MoneyBody
+    item_count: int
+    campaign_code: str | None
+    placed_at: str
+    version: int
+
+
+class OrderPage(msgspec.Struct, kw_only=True):
+    items: list[OrderSummary]
+    next_cursor: str | None
+    position: int

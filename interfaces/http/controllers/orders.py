@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import asyncpg
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
-from litestar.params import FromPath, HeaderParameter, JSONBody
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from application.errors import PermissionDeniedError
 from application.orders import PlaceOrder, RecordPayment, RequestedLine
@@ -18,14 +19,16 @@ from infrastructure.bootstrap import Container
 from infrastructure.idempotency import IdempotencyStore
 from interfaces.http.auth import requires_role
 from interfaces.http.context import (
+    caught_up,
     idempotent,
     in_thread,
     json_response,
     principal_of,
     read_in_thread,
 )
-from interfaces.http.presenters import order_out, version_headers
-from interfaces.http.schemas import Cancellation, OrderCreate, OrderOut, PaymentCreate
+from interfaces.http.presenters import order_out, order_summary, version_headers
+from interfaces.http.schemas import Cancellation, OrderCreate, OrderOut, OrderPage, PaymentCreate
+from projections.queries import list_orders
 
 IdempotencyKey = Annotated[
     str | None,
@@ -89,6 +92,37 @@ class OrderController(Controller):
             return json_response(order_out(result.aggregate, result.position), 201, headers)
 
         return await idempotent(request, idempotency_key, idempotency, produce)
+
+    @get("/", operation_id="listOrders")
+    async def list_orders(
+        self,
+        request: Request[Any, Any, Any],
+        db_pool: NamedDependency[asyncpg.Pool],
+        container: NamedDependency[Container],
+        customer_id: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        status: Annotated[
+            Literal["placed", "confirmed", "rejected", "paid", "shipped", "cancelled"] | None,
+            QueryParameter(),
+        ] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
+        min_position: Annotated[int | None, QueryParameter(ge=0)] = None,
+    ) -> OrderPage:
+        """Order history, newest first: customers see their own, staff see everyone's."""
+        principal = principal_of(request)
+        if principal.role not in STAFF_ROLES:
+            if customer_id not in (None, principal.sub):
+                raise PermissionDeniedError("customers list only their own orders")
+            customer_id = principal.sub
+        position = await caught_up(
+            db_pool, "orders", min_position, container.settings.read_wait_timeout_seconds
+        )
+        page = await list_orders(db_pool, customer_id, status, limit, cursor)
+        return OrderPage(
+            items=[order_summary(row) for row in page.items],
+            next_cursor=page.next_cursor,
+            position=position,
+        )
 
     @get("/{order_id:uuid}", operation_id="getOrder")
     async def get_order(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import asyncpg
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
@@ -14,14 +15,16 @@ from domain.shared.errors import ValidationError
 from domain.shared.money import Money
 from infrastructure.bootstrap import Container
 from interfaces.http.auth import requires_role
-from interfaces.http.context import in_thread, read_in_thread
-from interfaces.http.presenters import product_out, version_headers
+from interfaces.http.context import caught_up, in_thread, read_in_thread
+from interfaces.http.presenters import product_out, product_summary, version_headers
 from interfaces.http.schemas import (
     PriceChange,
     ProductCreate,
     ProductOut,
+    ProductPage,
     StockAdjustment,
 )
+from projections.queries import ProductFilter, list_products
 
 IfMatch = Annotated[
     str | None,
@@ -70,6 +73,55 @@ class ProductController(Controller):
         headers["Location"] = f"/products/{result.aggregate.id}"
         return Response(
             product_out(result.aggregate, result.position), status_code=201, headers=headers
+        )
+
+    @get("/", operation_id="listProducts")
+    async def list_products(
+        self,
+        db_pool: NamedDependency[asyncpg.Pool],
+        container: NamedDependency[Container],
+        category: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        brand: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        min_price: Annotated[int | None, QueryParameter(ge=0)] = None,
+        max_price: Annotated[int | None, QueryParameter(ge=0)] = None,
+        currency: Annotated[str | None, QueryParameter(pattern="^[A-Z]{3}$")] = None,
+        in_stock: Annotated[bool | None, QueryParameter()] = None,
+        sort: Annotated[
+            Literal["newest", "price_asc", "price_desc", "title"], QueryParameter()
+        ] = "newest",
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        cursor: Annotated[str | None, QueryParameter(max_length=500)] = None,
+        min_position: Annotated[
+            int | None,
+            QueryParameter(
+                ge=0,
+                description="Wait until the catalog has applied this position "
+                "(read-your-writes); 503 with Retry-After if it has not in time",
+            ),
+        ] = None,
+    ) -> ProductPage:
+        """Browse the catalog read model: filter, sort, and page with a cursor."""
+        position = await caught_up(
+            db_pool, "catalog", min_position, container.settings.read_wait_timeout_seconds
+        )
+        page = await list_products(
+            db_pool,
+            ProductFilter(
+                category=category,
+                brand=brand,
+                min_price=min_price,
+                max_price=max_price,
+                currency=currency,
+                in_stock=in_stock,
+            ),
+            sort,
+            limit,
+            cursor,
+        )
+        return ProductPage(
+            items=[product_summary(row) for row in page.items],
+            next_cursor=page.next_cursor,
+            position=position,
         )
 
     @get("/{product_id:uuid}", operation_id="getProduct")
