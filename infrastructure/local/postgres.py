@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+import psutil
 import psycopg
 import structlog
 from psycopg import sql
@@ -61,7 +62,6 @@ SETTINGS: dict[str, str] = {
     "unix_socket_permissions": "0777",
 }
 """Development settings passed as ``-c`` options; durability stays on."""
-
 
 
 def _postgres_bin_path() -> Path:
@@ -242,6 +242,7 @@ class LocalPostgres:
         log.info("postgres.initdb", seconds=round(time.monotonic() - began, 3))
 
     def _spawn(self, account: pwd.struct_passwd | None) -> None:
+        self._clear_recycled_pid_file()
         port = pick_port(self._requested_port, self._remembered_port())
         socket_dir = self._socket_dir(port, account)
         args = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.pgdata)]
@@ -319,18 +320,36 @@ class LocalPostgres:
     def _postmaster_pid(self) -> int | None:
         """PID of a live postmaster for this data dir, from ``postmaster.pid``.
 
-        A stale file left by a SIGKILL names a dead pid (or a recycled one that is not
-        ``postgres``); PostgreSQL itself overwrites such a file on the next start.
+        A stale file left by a SIGKILL names a dead pid, which PostgreSQL itself
+        overwrites on the next start (see :meth:`_clear_recycled_pid_file` for the rest).
         """
         self._reap_if_exited()
+        pid = self._pid_file_pid()
+        proc = live_process(pid, "postgres")
+        if proc is None:
+            return None
+        with contextlib.suppress(psutil.Error):  # a postmaster's cwd is its data dir
+            if Path(proc.cwd()) != self.pgdata.resolve():
+                return None
+        return pid
+
+    def _clear_recycled_pid_file(self) -> None:
+        """Remove a stale ``postmaster.pid`` whose pid now belongs to some other live process.
+
+        PostgreSQL would refuse to start ("lock file already exists") when that process
+        is signalable by it; a dead pid it handles by itself, so that file stays.
+        """
+        pid = self._pid_file_pid()
+        if pid is not None and psutil.pid_exists(pid):
+            log.warning("postgres.stale_pid_file", pid=pid)
+            (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
+
+    def _pid_file_pid(self) -> int | None:
         lines = self._pid_file_lines()
-        if not lines:
-            return None
         try:
-            pid = int(lines[0])
-        except ValueError:
+            return int(lines[0])
+        except (IndexError, ValueError):
             return None
-        return pid if live_process(pid, "postgres") is not None else None
 
     def _pid_file_lines(self) -> list[str]:
         try:
@@ -391,7 +410,9 @@ def _chown_tree(root: Path, account: pwd.struct_passwd) -> None:
     for dirpath, dirnames, filenames in os.walk(root):
         os.chown(dirpath, account.pw_uid, account.pw_gid)
         for name in [*dirnames, *filenames]:
-            os.chown(os.path.join(dirpath, name), account.pw_uid, account.pw_gid, follow_symlinks=False)
+            os.chown(
+                os.path.join(dirpath, name), account.pw_uid, account.pw_gid, follow_symlinks=False
+            )
 
 
 def _child_env() -> dict[str, str]:

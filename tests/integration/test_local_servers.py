@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
+import tempfile
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +22,17 @@ from infrastructure.local import LocalNats, LocalPostgres
 
 
 @pytest.fixture
-def pg_dir(tmp_path: Path) -> Iterator[Path]:
-    data_dir = tmp_path / "pg"
-    yield data_dir
-    LocalPostgres(data_dir).kill()  # never leave a server behind, whatever the test did
+def pg_dir() -> Iterator[Path]:
+    """A data dir outside ``tmp_path`` on purpose.
+
+    As root the server runs as an unprivileged user that must traverse every parent
+    directory, and each new pytest session (of anyone, concurrently) chmods
+    ``/tmp/pytest-of-root`` back to 0700, which would pull the rug from under initdb.
+    """
+    base = Path(tempfile.mkdtemp(prefix="modiste-local-test-"))
+    yield base / "pg"
+    LocalPostgres(base / "pg").kill()  # never leave a server behind, whatever the test did
+    shutil.rmtree(base, ignore_errors=True)
 
 
 def _count_rows(url: str) -> int:
@@ -58,6 +68,8 @@ def test_postgres_data_survives_stop_and_start(pg_dir: Path) -> None:
         conn.execute("CREATE TABLE events (id bigserial PRIMARY KEY, body text)")
         conn.execute("INSERT INTO events (body) VALUES ('created')")
     pg.stop()
+    # A stale lock file whose pid was recycled by a live, unrelated process (ours).
+    (pg_dir / "pgdata" / "postmaster.pid").write_text(f"{os.getpid()}\n{pg_dir / 'pgdata'}\n")
 
     again = LocalPostgres(pg_dir)  # a new manager remembers the port from the data dir
     assert again.start() == url
@@ -111,7 +123,7 @@ def _publish(url: str, *, create: bool, **options: str) -> tuple[int, int]:
 
 
 async def _publish_async(url: str, create: bool, options: dict[str, str]) -> tuple[int, int]:
-    nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False, **options)  # type: ignore[arg-type]
+    nc = await nats.connect(url, connect_timeout=2, allow_reconnect=False, **options)
     try:
         js = nc.jetstream()
         if create:
