@@ -8,7 +8,8 @@ Measured side by side in one run, on one PostgreSQL database:
   save one StockAdjusted) through CatalogApplication, on distinct products so that no two
   clients touch one stream: 1 client thread, then ``--clients`` threads;
 * the same command on products whose streams start at 10 events and at 10,000 events
-  (snapshots every 50 events keep a load to one snapshot plus at most 49 events);
+  (snapshots every MODISTE_SNAPSHOT_INTERVAL = 50 events keep a load to one snapshot plus
+  fewer than 50 events);
 * raw psycopg baselines writing rows of the same shape as ``modiste_events`` rows (a real
   StockAdjusted row's topic and state) into a same-shaped scratch table: one row per
   transaction on 1 and on ``--clients`` connections; the same with the library's
@@ -418,7 +419,7 @@ def report(results: list[Result], baseline: Result, environment: str) -> None:
     long = next(r for n, r in by_name.items() if f"streams of {LONG_STREAM:,} " in n)
     console.print(
         f"stream length {LONG_STREAM:,} vs {SHORT_STREAM}: "
-        f"{long.rate / short.rate:.2f}x the command rate (snapshots every 50 events)"
+        f"{long.rate / short.rate:.2f}x the command rate"
     )
 
 
@@ -442,7 +443,7 @@ def main(argv: list[str] | None = None) -> None:
             environment = (
                 f"PostgreSQL {version[0] if version else '?'}, {where}, "
                 f"{os.cpu_count()} CPUs, Product snapshots every "
-                f"{CatalogApplication.snapshotting_intervals[Product]} events"
+                f"{container.catalog.snapshotting_intervals.get(Product)} events"
             )
             console.print(f"[bold]bench_write[/bold]: {environment}")
             results = bench_applications(container, database_url, args.seconds, args.clients)
