@@ -23,7 +23,7 @@ from domain.shared.aggregate import ModisteAggregate
 
 A = TypeVar("A", bound=ModisteAggregate)
 
-CONFLICT_RETRIES = 12
+CONFLICT_RETRIES = 25
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,13 @@ class ModisteApplication(Application):
     """
 
     name = "modiste"
-    aggregate_kind: ClassVar[str] = "aggregate"
+    # Every context saves other contexts' aggregates too (agents do), so all share one map.
+    snapshotting_intervals: ClassVar[dict[type[Any], int]] = {}
 
-    def __init__(self, factory: InfrastructureFactory) -> None:
+    def __init__(self, factory: InfrastructureFactory, snapshot_interval: int = 50) -> None:
         self._shared_factory = factory
         super().__init__(env=dict(factory.env))
+        self.snapshotting_intervals = dict.fromkeys(snapshotted_aggregates(), snapshot_interval)
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory:
         return self._shared_factory
@@ -74,6 +76,7 @@ class ModisteApplication(Application):
         """Save ``aggregates`` and, atomically with them, the upstream ``tracking`` record."""
         if tracking is None:
             return self.save(*aggregates)
+        # With no aggregate changes, the tracking record alone marks the event as handled.
         processing_event: ProcessingEvent[Any] = ProcessingEvent(tracking=tracking)
         processing_event.collect_events(*aggregates)
         recordings = self._record(processing_event)
@@ -133,13 +136,22 @@ class ModisteApplication(Application):
 T = TypeVar("T")
 
 
+def snapshotted_aggregates() -> tuple[type[ModisteAggregate], ...]:
+    """Aggregates whose long streams get snapshots (a stock-heavy product, a busy ledger)."""
+    from domain.catalog.aggregates import Product
+    from domain.ops.aggregates import OpsAlert
+    from domain.orders.aggregates import Order
+
+    return (Product, Order, OpsAlert)
+
+
 def retry_on_conflict(attempt: Callable[[], T]) -> T:
     """Run ``attempt`` again (on fresh state) when a concurrent save wins the version race."""
     try:
         for retry in Retrying(
             retry=retry_if_exception_type(IntegrityError),
             stop=stop_after_attempt(CONFLICT_RETRIES),
-            wait=wait_random_exponential(multiplier=0.002, max=0.1),
+            wait=wait_random_exponential(multiplier=0.005, max=0.25),
             reraise=True,
         ):
             with retry:

@@ -23,8 +23,6 @@ class ListProduct:
 class CatalogApplication(ModisteApplication):
     """The catalog context's command and query façade."""
 
-    snapshotting_intervals = {Product: 50}
-
     def list_product(self, command: ListProduct) -> CommandResult[Product]:
         product = Product.list(
             title=command.title,

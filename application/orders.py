@@ -50,8 +50,6 @@ class RecordPayment:
 class OrdersApplication(ModisteApplication):
     """The orders context's command and query façade."""
 
-    snapshotting_intervals = {Order: 50}
-
     def place_order(self, command: PlaceOrder) -> CommandResult[Order]:
         """Price the lines from the catalog and record OrderPlaced.
 

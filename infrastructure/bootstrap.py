@@ -58,7 +58,7 @@ def bootstrap(settings: Settings, database_url: str) -> Container:
             settings=settings,
             database_url=database_url,
             factory=factory,
-            catalog=CatalogApplication(factory),
-            orders=OrdersApplication(factory),
-            ops=OpsApplication(factory),
+            catalog=CatalogApplication(factory, settings.snapshot_interval),
+            orders=OrdersApplication(factory, settings.snapshot_interval),
+            ops=OpsApplication(factory, settings.snapshot_interval),
         )

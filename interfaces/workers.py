@@ -11,12 +11,15 @@ import asyncpg
 import nats
 import structlog
 
+from application.agents.base import Agent
+from application.agents.registry import agent_handlers
 from infrastructure.bootstrap import Container, bootstrap
 from infrastructure.eventstore.log import EventLog
 from infrastructure.messaging.codec import EventEnvelope
 from infrastructure.messaging.consumer import ConsumerOptions, ConsumerRunner, EventHandler
 from infrastructure.messaging.relay import Relay, RelayPositionStore
 from infrastructure.messaging.stream import StreamSettings, ensure_streams
+from infrastructure.messaging.subjects import context_events
 from infrastructure.settings import Settings
 from projections.registry import all_projectors
 from projections.runner import ProjectionHandler, ensure_projection_tables
@@ -39,6 +42,21 @@ def stream_settings(settings: Settings) -> StreamSettings:
 
 def consumer_options(settings: Settings) -> ConsumerOptions:
     return ConsumerOptions(max_deliver=settings.consumer_max_deliver)
+
+
+class AgentHandler:
+    """An application-layer Agent as a consumer handler, on its contexts' subjects."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.name = agent.name
+        self.subjects = [context_events(context) for context in agent.contexts]
+
+    async def handle_batch(self, envelopes: Sequence[EventEnvelope]) -> None:
+        await self.agent.handle_batch(envelopes)
+
+    async def handle(self, envelope: EventEnvelope) -> None:
+        await self.agent.handle(envelope)
 
 
 @dataclass
@@ -68,17 +86,16 @@ class DeadLetterReporter:
         )
 
 
-def handlers_for(group: str, pool: asyncpg.Pool, container: Container,
-                 only: Sequence[str] = ()) -> list[EventHandler]:
+def handlers_for(
+    group: str, pool: asyncpg.Pool, container: Container, only: Sequence[str] = ()
+) -> list[EventHandler]:
     """The handlers a worker group runs (optionally only the named ones)."""
     if group == "projections":
         handlers: list[EventHandler] = [
             ProjectionHandler(pool, projector) for projector in all_projectors().values()
         ]
     elif group == "agents":
-        from application.agents.registry import agent_handlers  # noqa: PLC0415
-
-        handlers = list(agent_handlers(container))
+        handlers = [AgentHandler(agent) for agent in agent_handlers(container)]
     else:
         raise ValueError(f"unknown worker group {group!r}; expected one of {GROUPS}")
     if only:
@@ -98,8 +115,9 @@ async def run_worker(
     """Run every consumer of ``group`` until ``stop`` is set, then finish, ack and drain."""
     container = await anyio.to_thread.run_sync(bootstrap, settings, database_url)
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=8)
-    nc = await nats.connect(nats_url, name=f"modiste-worker-{group}",
-                            max_reconnect_attempts=-1, reconnect_time_wait=0.5)
+    nc = await nats.connect(
+        nats_url, name=f"modiste-worker-{group}", max_reconnect_attempts=-1, reconnect_time_wait=0.5
+    )
     try:
         js = nc.jetstream()
         await ensure_streams(js, stream_settings(settings))
@@ -109,8 +127,13 @@ async def run_worker(
         handlers = handlers_for(group, pool, container, only)
         reporter = DeadLetterReporter(pool, container)
         runners = [
-            ConsumerRunner(js, settings.stream_name, handler, consumer_options(settings),
-                           on_dead_letter=reporter)
+            ConsumerRunner(
+                js,
+                settings.stream_name,
+                handler,
+                consumer_options(settings),
+                on_dead_letter=reporter,
+            )
             for handler in handlers
         ]
         log.info("worker.started", group=group, consumers=[h.name for h in handlers])
@@ -129,8 +152,12 @@ async def run_relay(
     container = await anyio.to_thread.run_sync(bootstrap, settings, database_url)
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
-        relay = Relay(EventLog(container.catalog), RelayPositionStore(pool), nats_url,
-                      stream_settings(settings))
+        relay = Relay(
+            EventLog(container.catalog),
+            RelayPositionStore(pool),
+            nats_url,
+            stream_settings(settings),
+        )
         await relay.run(stop)
     finally:
         await pool.close()

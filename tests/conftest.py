@@ -131,3 +131,14 @@ def pipeline(
     running = BackgroundPipeline(settings, database_url, servers.nats_url)
     yield running
     running.stop()
+
+
+@pytest.fixture
+def full_pipeline(
+    settings: Settings, database_url: str, servers: RunningServers, clean_streams: None
+) -> Iterator[BackgroundPipeline]:
+    """Relay, projections and agents running beside the test."""
+    running = BackgroundPipeline(settings, database_url, servers.nats_url,
+                                 groups=("projections", "agents"))
+    yield running
+    running.stop()

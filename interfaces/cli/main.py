@@ -25,6 +25,7 @@ import typer
 
 from infrastructure.logging import configure_logging
 from infrastructure.settings import Settings, get_settings
+from interfaces.cli import operations
 from interfaces.cli.supervisor import ChildFailedError, ProcessSpec, Supervisor
 from interfaces.http.auth import ROLES, issue_token, load_or_create_secret
 
@@ -41,6 +42,9 @@ def module_command(*args: str) -> list[str]:
 
 LOCAL_PROCESSES: list[ProcessSpec] = [
     ProcessSpec("api", module_command("api")),
+    ProcessSpec("relay", module_command("relay")),
+    ProcessSpec("projections", module_command("worker", "--group", "projections")),
+    ProcessSpec("agents", module_command("worker", "--group", "agents")),
 ]
 """The children `modiste up` runs side by side, in this order. Append new processes here,
 e.g. ``ProcessSpec("relay", module_command("relay"))`` or
@@ -55,6 +59,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals hold secrets and URLs
 )
+
+
+app.command()(operations.relay)
+app.command()(operations.worker)
+app.add_typer(operations.projections_app)
 
 
 @app.callback()

@@ -1,0 +1,13 @@
+"""Every agent the `agents` worker group runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from application.agents.base import Agent
+from application.agents.commerce import commerce_agent
+
+
+def agent_handlers(container: Any) -> list[Agent]:
+    """Agents wired to the container's Applications."""
+    return [commerce_agent(container.catalog, container.orders)]
