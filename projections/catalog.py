@@ -58,63 +58,101 @@ class CatalogProjector(Projector):
         if handler is not None:
             await handler(conn, event, event.data, t)
 
-    async def _touch(self, conn: asyncpg.Connection, e: EventEnvelope, t: Tables,
-                     assignments: str, *args: Any) -> None:
+    async def _touch(
+        self, conn: asyncpg.Connection, e: EventEnvelope, t: Tables, assignments: str, *args: Any
+    ) -> None:
         await conn.execute(
             f"UPDATE {t['catalog_products']} SET {assignments}, updated_at = $2, "
             f"version = $3, position = $4 WHERE product_id = $1",
-            e.aggregate_id, e.occurred_at, e.aggregate_version, e.position, *args,
+            e.aggregate_id,
+            e.occurred_at,
+            e.aggregate_version,
+            e.position,
+            *args,
         )
 
-    async def _movement(self, conn: asyncpg.Connection, e: EventEnvelope, t: Tables,
-                        kind: str, quantity: int, order_id: str | None, reason: str) -> None:
+    async def _movement(
+        self,
+        conn: asyncpg.Connection,
+        e: EventEnvelope,
+        t: Tables,
+        kind: str,
+        quantity: int,
+        order_id: str | None,
+        reason: str,
+    ) -> None:
         await conn.execute(
             f"INSERT INTO {t['stock_movements']} (position, product_id, kind, quantity, "
             "order_id, reason, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7) "
             "ON CONFLICT (position) DO NOTHING",
-            e.position, e.aggregate_id, kind, quantity, order_id, reason, e.occurred_at,
+            e.position,
+            e.aggregate_id,
+            kind,
+            quantity,
+            order_id,
+            reason,
+            e.occurred_at,
         )
 
-    async def _on_ProductListed(self, conn: asyncpg.Connection, e: EventEnvelope,
-                                d: dict[str, Any], t: Tables) -> None:
+    async def _on_ProductListed(
+        self, conn: asyncpg.Connection, e: EventEnvelope, d: dict[str, Any], t: Tables
+    ) -> None:
         await conn.execute(
             f"INSERT INTO {t['catalog_products']} (product_id, title, description, category, "
             "brand, price, currency, image_sha256, listed_at, updated_at, version, position) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10, $11)",
-            e.aggregate_id, d["title"], d["description"], d["category"], d["brand"],
-            d["price"], d["currency"], d.get("image_sha256"), e.occurred_at,
-            e.aggregate_version, e.position,
+            e.aggregate_id,
+            d["title"],
+            d["description"],
+            d["category"],
+            d["brand"],
+            d["price"],
+            d["currency"],
+            d.get("image_sha256"),
+            e.occurred_at,
+            e.aggregate_version,
+            e.position,
         )
 
-    async def _on_PriceChanged(self, conn: asyncpg.Connection, e: EventEnvelope,
-                               d: dict[str, Any], t: Tables) -> None:
+    async def _on_PriceChanged(
+        self, conn: asyncpg.Connection, e: EventEnvelope, d: dict[str, Any], t: Tables
+    ) -> None:
         await self._touch(conn, e, t, "price = $5", d["price"])
 
-    async def _on_StockAdjusted(self, conn: asyncpg.Connection, e: EventEnvelope,
-                                d: dict[str, Any], t: Tables) -> None:
+    async def _on_StockAdjusted(
+        self, conn: asyncpg.Connection, e: EventEnvelope, d: dict[str, Any], t: Tables
+    ) -> None:
         await self._touch(conn, e, t, "on_hand = on_hand + $5", d["delta"])
         await self._movement(conn, e, t, "adjusted", d["delta"], None, d.get("reason", ""))
 
-    async def _on_StockReserved(self, conn: asyncpg.Connection, e: EventEnvelope,
-                                d: dict[str, Any], t: Tables) -> None:
+    async def _on_StockReserved(
+        self, conn: asyncpg.Connection, e: EventEnvelope, d: dict[str, Any], t: Tables
+    ) -> None:
         await self._touch(conn, e, t, "reserved = reserved + $5", d["quantity"])
         await self._movement(conn, e, t, "reserved", d["quantity"], d["order_id"], "")
 
-    async def _on_StockReleased(self, conn: asyncpg.Connection, e: EventEnvelope,
-                                d: dict[str, Any], t: Tables) -> None:
+    async def _on_StockReleased(
+        self, conn: asyncpg.Connection, e: EventEnvelope, d: dict[str, Any], t: Tables
+    ) -> None:
         consumed = bool(d.get("consumed"))
         await self._touch(
-            conn, e, t,
+            conn,
+            e,
+            t,
             "reserved = reserved - $5, on_hand = on_hand - CASE WHEN $6 THEN $5 ELSE 0 END",
-            d["quantity"], consumed,
+            d["quantity"],
+            consumed,
         )
-        await self._movement(conn, e, t, "shipped" if consumed else "released",
-                             d["quantity"], d["order_id"], "")
+        await self._movement(
+            conn, e, t, "shipped" if consumed else "released", d["quantity"], d["order_id"], ""
+        )
 
-    async def _on_ProductImageEmbedded(self, conn: asyncpg.Connection, e: EventEnvelope,
-                                       d: dict[str, Any], t: Tables) -> None:
+    async def _on_ProductImageEmbedded(
+        self, conn: asyncpg.Connection, e: EventEnvelope, d: dict[str, Any], t: Tables
+    ) -> None:
         await self._touch(conn, e, t, "has_embedding = $5", True)
 
-    async def _on_ProductDelisted(self, conn: asyncpg.Connection, e: EventEnvelope,
-                                  d: dict[str, Any], t: Tables) -> None:
+    async def _on_ProductDelisted(
+        self, conn: asyncpg.Connection, e: EventEnvelope, d: dict[str, Any], t: Tables
+    ) -> None:
         await self._touch(conn, e, t, "listed = $5", False)

@@ -54,9 +54,15 @@ class OrdersProjector(Projector):
                 f"INSERT INTO {table} (order_id, customer_id, status, currency, total, lines, "
                 "item_count, campaign_code, placed_at, updated_at, version, position) "
                 "VALUES ($1, $2, 'placed', $3, $4, $5::jsonb, $6, $7, $8, $8, $9, $10)",
-                event.aggregate_id, d["customer_id"], d["currency"], d["total"],
-                json.dumps(d["lines"]), sum(line["quantity"] for line in d["lines"]),
-                d.get("campaign_code"), event.occurred_at, event.aggregate_version,
+                event.aggregate_id,
+                d["customer_id"],
+                d["currency"],
+                d["total"],
+                json.dumps(d["lines"]),
+                sum(line["quantity"] for line in d["lines"]),
+                d.get("campaign_code"),
+                event.occurred_at,
+                event.aggregate_version,
                 event.position,
             )
             return
@@ -81,6 +87,9 @@ class OrdersProjector(Projector):
         assignments += ["updated_at = $2", "version = $3", "position = $4"]
         await conn.execute(
             f"UPDATE {table} SET {', '.join(assignments)} WHERE order_id = $1",
-            event.aggregate_id, event.occurred_at, event.aggregate_version, event.position,
+            event.aggregate_id,
+            event.occurred_at,
+            event.aggregate_version,
+            event.position,
             *args,
         )

@@ -44,8 +44,7 @@ async def _drop_shadow(conn: asyncpg.Connection, projector: Projector) -> None:
     await conn.execute(
         f"DELETE FROM {READ_SCHEMA}.projection_versions WHERE projection = $1", tracking
     )
-    await conn.execute(f"DELETE FROM {READ_SCHEMA}.projection_positions WHERE name = $1",
-                       tracking)
+    await conn.execute(f"DELETE FROM {READ_SCHEMA}.projection_positions WHERE name = $1", tracking)
 
 
 async def _copy_into_shadow(
@@ -78,19 +77,21 @@ async def _swap(conn: asyncpg.Connection, projector: Projector, position: int) -
         await conn.execute(f"ALTER TABLE {shadow} RENAME TO {bare}")
         await conn.execute(f"DROP TABLE IF EXISTS {live}{SHADOW_SUFFIX}_old")
     name, shadow_name = projector.tracking_name(), projector.tracking_name(shadow=True)
-    await conn.execute(f"DELETE FROM {READ_SCHEMA}.projection_versions WHERE projection = $1",
-                       name)
+    await conn.execute(f"DELETE FROM {READ_SCHEMA}.projection_versions WHERE projection = $1", name)
     await conn.execute(
         f"UPDATE {READ_SCHEMA}.projection_versions SET projection = $1 WHERE projection = $2",
-        name, shadow_name,
+        name,
+        shadow_name,
     )
-    await conn.execute(f"DELETE FROM {READ_SCHEMA}.projection_positions WHERE name = $1",
-                       shadow_name)
+    await conn.execute(
+        f"DELETE FROM {READ_SCHEMA}.projection_positions WHERE name = $1", shadow_name
+    )
     await conn.execute(
         f"INSERT INTO {READ_SCHEMA}.projection_positions (name, position, rebuilt_at) "
         "VALUES ($1, $2, now()) ON CONFLICT (name) DO UPDATE SET position = $2, "
         "rebuilt_at = now(), last_error = NULL, last_error_at = NULL, updated_at = now()",
-        name, position,
+        name,
+        position,
     )
 
 
@@ -155,26 +156,34 @@ async def projection_status(
             projector.name,
         )
         position = int(row["position"]) if row else 0
-        lag_events = int(await pool.fetchval(
-            "SELECT count(*) FROM modiste_events WHERE notification_id > $1", position
-        ) or 0)
+        lag_events = int(
+            await pool.fetchval(
+                "SELECT count(*) FROM modiste_events WHERE notification_id > $1", position
+            )
+            or 0
+        )
         lag_seconds = 0.0
         if lag_events:
             [first] = await asyncio.to_thread(event_log.read, position, 1)
             lag_seconds = max(0.0, (datetime.now(UTC) - first.occurred_at).total_seconds())
-        dead = int(await pool.fetchval(
-            f"SELECT count(*) FROM {READ_SCHEMA}.dead_letters WHERE consumer = $1",
-            f"projection-{projector.name}",
-        ) or 0)
-        statuses.append(ProjectionStatus(
-            name=projector.name,
-            position=position,
-            head=head,
-            lag_events=lag_events,
-            lag_seconds=round(lag_seconds, 3),
-            events_applied=int(row["events_applied"]) if row else 0,
-            last_error=row["last_error"] if row else None,
-            dead_letters=dead,
-            rebuilt_at=row["rebuilt_at"] if row else None,
-        ))
+        dead = int(
+            await pool.fetchval(
+                f"SELECT count(*) FROM {READ_SCHEMA}.dead_letters WHERE consumer = $1",
+                f"projection-{projector.name}",
+            )
+            or 0
+        )
+        statuses.append(
+            ProjectionStatus(
+                name=projector.name,
+                position=position,
+                head=head,
+                lag_events=lag_events,
+                lag_seconds=round(lag_seconds, 3),
+                events_applied=int(row["events_applied"]) if row else 0,
+                last_error=row["last_error"] if row else None,
+                dead_letters=dead,
+                rebuilt_at=row["rebuilt_at"] if row else None,
+            )
+        )
     return statuses
