@@ -43,7 +43,7 @@ def last_position(recordings: list[Recording[Any]]) -> int | None:
     return max(ids) if ids else None
 
 
-class ModisteApplication(Application):
+class ModisteApplication(Application[uuid.UUID]):
     """An eventsourcing Application over the shared ``modiste_*`` tables.
 
     All context Applications share one factory (one pool) and one notification log, so a
@@ -58,13 +58,22 @@ class ModisteApplication(Application):
     def __init__(self, factory: InfrastructureFactory, snapshot_interval: int = 50) -> None:
         self._shared_factory = factory
         super().__init__(env=dict(factory.env))
-        self.snapshotting_intervals = dict.fromkeys(snapshotted_aggregates(), snapshot_interval)
+        # Per instance: the interval comes from settings, not from the class.
+        self.snapshotting_intervals = dict.fromkeys(  # type: ignore[misc]
+            snapshotted_aggregates(), snapshot_interval
+        )
 
     def construct_factory(self, env: Environment) -> InfrastructureFactory:
         return self._shared_factory
 
     def construct_recorder(self) -> ProcessRecorder:
         return self.factory.process_recorder()
+
+    @property
+    def process_recorder(self) -> ProcessRecorder:
+        """The recorder, typed as what it is: events plus tracking records."""
+        assert isinstance(self.recorder, ProcessRecorder)
+        return self.recorder
 
     def close(self) -> None:
         """The composition root owns the shared factory; closing an app leaves it open."""
@@ -88,7 +97,7 @@ class ModisteApplication(Application):
     def load(self, aggregate_id: uuid.UUID, kind: type[A]) -> A:
         """Get an aggregate of type ``kind`` or raise NotFoundError."""
         try:
-            aggregate = self.repository.get(aggregate_id)
+            aggregate: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             raise NotFoundError(kind.__name__.lower(), aggregate_id) from None
         if not isinstance(aggregate, kind):

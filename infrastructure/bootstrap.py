@@ -7,7 +7,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg
-
 from eventsourcing.persistence import InfrastructureFactory
 
 from application.catalog import CatalogApplication

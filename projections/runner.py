@@ -141,10 +141,10 @@ async def projection_position(pool: asyncpg.Pool, name: str) -> int:
 
 
 async def wait_for_position(
-    pool: asyncpg.Pool, name: str, position: int, timeout: float, poll: float = 0.02
+    pool: asyncpg.Pool, name: str, position: int, wait_seconds: float, poll: float = 0.02
 ) -> bool:
     """Wait (bounded) until read model ``name`` has applied ``position``; False on timeout."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + wait_seconds
     while True:
         if await projection_position(pool, name) >= position:
             return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import AsyncIterator, Iterator
@@ -51,7 +52,9 @@ def bearer(role: str, sub: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def api(settings: Settings, database_url: str, servers: RunningServers) -> AsyncIterator[object]:
+async def api(
+    settings: Settings, database_url: str, servers: RunningServers
+) -> AsyncIterator[object]:
     """An AsyncTestClient over the real app on a fresh database."""
     from litestar.testing import AsyncTestClient
 
@@ -71,10 +74,8 @@ async def clean_streams(servers: RunningServers, settings: Settings) -> AsyncIte
     nc = await nats.connect(servers.nats_url)
     js = nc.jetstream()
     for name in (settings.stream_name, f"{settings.stream_name}_DLQ"):
-        try:
+        with contextlib.suppress(NotFoundError):
             await js.delete_stream(name)
-        except NotFoundError:
-            pass
     await nc.drain()
     yield
 
@@ -83,8 +84,13 @@ class BackgroundPipeline:
     """The relay and the projection workers on their own event loop in a thread, as the
     separate processes they are in production (the test client blocks the test's loop)."""
 
-    def __init__(self, settings: Settings, database_url: str, nats_url: str,
-                 groups: tuple[str, ...] = ("projections",)) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        database_url: str,
+        nats_url: str,
+        groups: tuple[str, ...] = ("projections",),
+    ) -> None:
         import asyncio
         import threading
 
@@ -108,8 +114,12 @@ class BackgroundPipeline:
             self._ready.set()
             results = await asyncio.gather(
                 run_relay(self._settings, self._database_url, self._nats_url, self._stop),
-                *(run_worker(group, self._settings, self._database_url, self._nats_url,
-                             self._stop) for group in self._groups),
+                *(
+                    run_worker(
+                        group, self._settings, self._database_url, self._nats_url, self._stop
+                    )
+                    for group in self._groups
+                ),
                 return_exceptions=True,
             )
             self.errors += [r for r in results if isinstance(r, BaseException)]
@@ -138,7 +148,8 @@ def full_pipeline(
     settings: Settings, database_url: str, servers: RunningServers, clean_streams: None
 ) -> Iterator[BackgroundPipeline]:
     """Relay, projections and agents running beside the test."""
-    running = BackgroundPipeline(settings, database_url, servers.nats_url,
-                                 groups=("projections", "agents"))
+    running = BackgroundPipeline(
+        settings, database_url, servers.nats_url, groups=("projections", "agents")
+    )
     yield running
     running.stop()

@@ -27,13 +27,22 @@ and the tracking record to save with its effects."""
 
 
 class Envelope(Protocol):
-    type: str
-    position: int
-    aggregate_id: str
-    aggregate_version: int
-    event_id: str
-    correlation_id: str
-    data: dict[str, Any]
+    """What a policy reads of an event (the messaging layer's envelope satisfies it)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def position(self) -> int: ...
+    @property
+    def aggregate_id(self) -> str: ...
+    @property
+    def aggregate_version(self) -> int: ...
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def correlation_id(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
 
 
 class Agent:
@@ -55,7 +64,7 @@ class Agent:
         return Tracking(application_name=self.name, notification_id=envelope.position)
 
     def already_processed(self, envelope: Envelope) -> bool:
-        return bool(self._tracker.recorder.has_tracking_id(self.name, envelope.position))
+        return bool(self._tracker.process_recorder.has_tracking_id(self.name, envelope.position))
 
     def process(self, envelope: Envelope) -> None:
         """Apply the policy for ``envelope`` once (sync; runs in a worker thread)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from domain.shared.aggregate import ModisteAggregate
@@ -16,7 +16,7 @@ MAX_QUANTITY_PER_LINE = 1000
 PAYMENT_METHODS = frozenset({"card", "bank_transfer", "wallet", "voucher"})
 
 
-class OrderStatus(str, Enum):
+class OrderStatus(StrEnum):
     PLACED = "placed"
     CONFIRMED = "confirmed"
     REJECTED = "rejected"

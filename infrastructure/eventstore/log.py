@@ -32,9 +32,9 @@ class EventLog:
         )
         return [self.envelope(n) for n in notifications]
 
-    def iterate(self, after: int, stop: int | None = None, page: int = 2000) -> Iterator[
-        EventEnvelope
-    ]:
+    def iterate(
+        self, after: int, stop: int | None = None, page: int = 2000
+    ) -> Iterator[EventEnvelope]:
         """Every envelope after ``after`` (up to ``stop``), paged."""
         position = after
         while True:

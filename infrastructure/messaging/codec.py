@@ -93,13 +93,15 @@ def envelope_of(event: DomainEventProtocol[Any], position: int) -> EventEnvelope
     context, aggregate_type = context_of(event)
     return EventEnvelope(
         position=position,
-        event_id=str(attributes.get("event_id") or f"{event.originator_id}:{event.originator_version}"),
+        event_id=str(
+            attributes.get("event_id") or f"{event.originator_id}:{event.originator_version}"
+        ),
         type=type(event).__name__,
         context=context,
         aggregate_type=aggregate_type,
         aggregate_id=str(event.originator_id),
         aggregate_version=event.originator_version,
-        occurred_at=event.timestamp,
+        occurred_at=attributes["timestamp"],
         correlation_id=str(attributes.get("correlation_id", "")),
         causation_id=str(attributes.get("causation_id", "")),
         actor=str(attributes.get("actor", "system")),

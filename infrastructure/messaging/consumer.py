@@ -35,8 +35,11 @@ class RetryLaterError(Exception):
 class EventHandler(Protocol):
     """What a consumer runs: a projector or an agent."""
 
-    name: str
-    subjects: Sequence[str]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def subjects(self) -> Sequence[str]: ...
 
     async def handle_batch(self, envelopes: Sequence[EventEnvelope]) -> None:
         """Apply every envelope or none (raise to fall back to one at a time)."""
@@ -126,8 +129,11 @@ class ConsumerRunner:
                 except TimeoutError:
                     continue
                 except Exception as exc:  # NATS outage: wait and fetch again
-                    log.warning("consumer.fetch_failed", consumer=self.handler.name,
-                                error=f"{type(exc).__name__}: {exc}")
+                    log.warning(
+                        "consumer.fetch_failed",
+                        consumer=self.handler.name,
+                        error=f"{type(exc).__name__}: {exc}",
+                    )
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), 1.0)
                     continue
@@ -155,8 +161,11 @@ class ConsumerRunner:
             try:
                 await self.handler.handle_batch([envelope for _, envelope in decoded])
             except Exception as exc:
-                log.info("consumer.batch_fallback", consumer=self.handler.name,
-                         error=f"{type(exc).__name__}: {exc}")
+                log.info(
+                    "consumer.batch_fallback",
+                    consumer=self.handler.name,
+                    error=f"{type(exc).__name__}: {exc}",
+                )
                 for msg, envelope in decoded:
                     await self._process_one(msg, envelope)
                 return
@@ -172,12 +181,15 @@ class ConsumerRunner:
             causation_id=envelope.event_id,
             actor=f"agent:{self.handler.name}",
         )
-        with structlog.contextvars.bound_contextvars(
-            correlation_id=envelope.correlation_id,
-            causation_id=envelope.event_id,
-            consumer=self.handler.name,
-            position=envelope.position,
-        ), bound_metadata(metadata):
+        with (
+            structlog.contextvars.bound_contextvars(
+                correlation_id=envelope.correlation_id,
+                causation_id=envelope.event_id,
+                consumer=self.handler.name,
+                position=envelope.position,
+            ),
+            bound_metadata(metadata),
+        ):
             try:
                 await self.handler.handle(envelope)
             except Exception as exc:
@@ -191,18 +203,29 @@ class ConsumerRunner:
         self.stats.last_error = error
         delivered = msg.metadata.num_delivered or 1
         if delivered >= self.options.max_deliver:
-            log.error("consumer.dead_letter", consumer=self.handler.name, error=error,
-                      event_type=envelope.type, position=envelope.position,
-                      deliveries=delivered)
+            log.error(
+                "consumer.dead_letter",
+                consumer=self.handler.name,
+                error=error,
+                event_type=envelope.type,
+                position=envelope.position,
+                deliveries=delivered,
+            )
             await self._dead_letter(msg, envelope, error)
             return
         delay = self.options.backoff_seconds[
             min(delivered - 1, len(self.options.backoff_seconds) - 1)
         ]
         level = "info" if isinstance(exc, RetryLaterError) else "warning"
-        getattr(log, level)("consumer.retry", consumer=self.handler.name, error=error,
-                            event_type=envelope.type, position=envelope.position,
-                            deliveries=delivered, delay=delay)
+        getattr(log, level)(
+            "consumer.retry",
+            consumer=self.handler.name,
+            error=error,
+            event_type=envelope.type,
+            position=envelope.position,
+            deliveries=delivered,
+            delay=delay,
+        )
         await msg.nak(delay=delay)
         self.stats.naked += 1
 
@@ -211,8 +234,9 @@ class ConsumerRunner:
         headers.pop(Headers.MSG_ID, None)
         headers[Headers.ERROR] = error[:1000]
         headers[Headers.CONSUMER] = self.handler.name
-        await self._js.publish(dead_letter_subject(durable_name(self.handler.name)), msg.data,
-                               headers=headers)
+        await self._js.publish(
+            dead_letter_subject(durable_name(self.handler.name)), msg.data, headers=headers
+        )
         if self._on_dead_letter is not None:
             await self._on_dead_letter(self.handler.name, envelope, msg.data, error)
         await msg.term()

@@ -134,8 +134,12 @@ class Relay:
                     backoff = 0.2
                 except (PublishFailedError, nats.errors.Error, TimeoutError, OSError) as exc:
                     self.stats.restarts += 1
-                    log.warning("relay.restart", error=f"{type(exc).__name__}: {exc}",
-                                position=self.position, backoff=backoff)
+                    log.warning(
+                        "relay.restart",
+                        error=f"{type(exc).__name__}: {exc}",
+                        position=self.position,
+                        backoff=backoff,
+                    )
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), backoff)
                     backoff = min(backoff * 2, 5.0)
@@ -160,8 +164,9 @@ class Relay:
         start = saved
         if stream_position < saved:
             self.stats.rewinds += 1
-            log.warning("relay.stream_lost_events", saved_position=saved,
-                        stream_position=stream_position)
+            log.warning(
+                "relay.stream_lost_events", saved_position=saved, stream_position=stream_position
+            )
             start = stream_position
             await self._positions.set(start)
         self._reconnected.clear()

@@ -121,7 +121,7 @@ def create_app(config: ApiConfig) -> Litestar:
         before_send=[echo_correlation_id],
         # Correlation goes outermost so even a 401 carries X-Correlation-ID.
         on_app_init=[jwt_auth.on_app_init, _correlation_outermost],
-        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        exception_handlers=EXCEPTION_HANDLERS,
         cors_config=CORSConfig(allow_origins=settings.cors_origins)
         if settings.cors_origins
         else None,

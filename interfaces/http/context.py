@@ -36,7 +36,7 @@ def correlation_middleware(app: ASGIApp) -> ASGIApp:
     """Honour (or mint) X-Correlation-ID, bind it for logs, echo it on the response."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if str(scope["type"]) != "http":
             await app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(CORRELATION_HEADER.encode(), b"").decode("latin-1")
@@ -122,7 +122,9 @@ async def idempotent(
         response = await produce()
         assert isinstance(response.content, bytes)
         stored = await store.remember(
-            principal, key, StoredResponse(fingerprint, response.status_code, response.content)
+            principal,
+            key,
+            StoredResponse(fingerprint, response.status_code or 200, response.content),
         )
         if stored.body == response.content:
             return response
@@ -149,15 +151,18 @@ class StaleReadModelError(Exception):
 
 
 async def caught_up(
-    pool: asyncpg.Pool, read_model: str, min_position: int | None, timeout: float
+    pool: asyncpg.Pool, read_model: str, min_position: int | None, wait_seconds: float
 ) -> int:
     """Wait (bounded) until ``read_model`` has applied ``min_position``; its position after.
 
     Raises StaleReadModelError (503 with Retry-After) when the wait runs out.
     """
-    if min_position is not None and min_position > 0:
-        if not await wait_for_position(pool, read_model, min_position, timeout):
-            raise StaleReadModelError(
-                read_model, min_position, await projection_position(pool, read_model)
-            )
+    if (
+        min_position is not None
+        and min_position > 0
+        and not await wait_for_position(pool, read_model, min_position, wait_seconds)
+    ):
+        raise StaleReadModelError(
+            read_model, min_position, await projection_position(pool, read_model)
+        )
     return await projection_position(pool, read_model)

@@ -35,20 +35,35 @@ async def test_listed_products_reach_the_catalog_read_model(
     container: Container, database_url: str, pipeline: Any
 ) -> None:
     with bound_metadata(EventMetadata("corr-fanout", "test", "merchant:m1")):
-        listed = await asyncio.to_thread(container.catalog.list_product, ListProduct(
-            title="Linen blazer", description="", category="jackets", brand="Nord",
-            price=Money(25900, "EUR")))
+        listed = await asyncio.to_thread(
+            container.catalog.list_product,
+            ListProduct(
+                title="Linen blazer",
+                description="",
+                category="jackets",
+                brand="Nord",
+                price=Money(25900, "EUR"),
+            ),
+        )
         adjusted = await asyncio.to_thread(
-            container.catalog.adjust_stock, listed.aggregate.id, 4, "delivery")
+            container.catalog.adjust_stock, listed.aggregate.id, 4, "delivery"
+        )
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
         assert adjusted.position is not None
-        assert await wait_for_position(pool, "catalog", adjusted.position, timeout=15)
+        assert await wait_for_position(pool, "catalog", adjusted.position, wait_seconds=15)
         row = await pool.fetchrow(
             "SELECT title, price, on_hand, available, version FROM read.catalog_products "
-            "WHERE product_id = $1", listed.aggregate.id)
-        assert dict(row) == {"title": "Linen blazer", "price": 25900, "on_hand": 4,
-                             "available": 4, "version": 2}
+            "WHERE product_id = $1",
+            listed.aggregate.id,
+        )
+        assert dict(row) == {
+            "title": "Linen blazer",
+            "price": 25900,
+            "on_hand": 4,
+            "available": 4,
+            "version": 2,
+        }
     finally:
         await pool.close()
 
@@ -56,9 +71,16 @@ async def test_listed_products_reach_the_catalog_read_model(
 async def test_relay_publishes_in_order_with_dedup_headers(
     container: Container, servers: RunningServers, pipeline: Any
 ) -> None:
-    product = await asyncio.to_thread(container.catalog.list_product, ListProduct(
-        title="Scarf", description="", category="accessories", brand="b",
-        price=Money(3000, "EUR")))
+    product = await asyncio.to_thread(
+        container.catalog.list_product,
+        ListProduct(
+            title="Scarf",
+            description="",
+            category="accessories",
+            brand="b",
+            price=Money(3000, "EUR"),
+        ),
+    )
     for _ in range(5):
         await asyncio.to_thread(container.catalog.adjust_stock, product.aggregate.id, 1, "in")
     nc = await nats.connect(servers.nats_url)
@@ -80,18 +102,31 @@ async def test_relay_publishes_in_order_with_dedup_headers(
 async def test_order_history_projects_placed_orders(
     container: Container, database_url: str, pipeline: Any
 ) -> None:
-    product = await asyncio.to_thread(container.catalog.list_product, ListProduct(
-        title="Boots", description="", category="shoes", brand="b", price=Money(9000, "EUR")))
-    placed = await asyncio.to_thread(container.orders.place_order, PlaceOrder(
-        customer_id="alice", currency="EUR", lines=[RequestedLine(product.aggregate.id, 2)]))
+    product = await asyncio.to_thread(
+        container.catalog.list_product,
+        ListProduct(
+            title="Boots", description="", category="shoes", brand="b", price=Money(9000, "EUR")
+        ),
+    )
+    placed = await asyncio.to_thread(
+        container.orders.place_order,
+        PlaceOrder(
+            customer_id="alice", currency="EUR", lines=[RequestedLine(product.aggregate.id, 2)]
+        ),
+    )
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
         assert placed.position is not None
-        assert await wait_for_position(pool, "orders", placed.position, timeout=15)
+        assert await wait_for_position(pool, "orders", placed.position, wait_seconds=15)
         row = await pool.fetchrow(
             "SELECT customer_id, status, total, item_count FROM read.orders WHERE order_id = $1",
-            placed.aggregate.id)
-        assert dict(row) == {"customer_id": "alice", "status": "placed", "total": 18000,
-                             "item_count": 2}
+            placed.aggregate.id,
+        )
+        assert dict(row) == {
+            "customer_id": "alice",
+            "status": "placed",
+            "total": 18000,
+            "item_count": 2,
+        }
     finally:
         await pool.close()
