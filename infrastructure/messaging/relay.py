@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import queue
 import threading
 from dataclasses import dataclass
 
@@ -175,16 +176,25 @@ class Relay:
         return start
 
     async def _pump(self, js: JetStreamContext, start: int, stop: asyncio.Event) -> None:
-        queue: asyncio.Queue[EventEnvelope] = asyncio.Queue(maxsize=self._batch_size * 4)
-        loop = asyncio.get_running_loop()
+        # The library's subscription blocks, so a thread follows it into a plain queue;
+        # the loop takes whole batches from that queue (one thread hop per batch).
+        buffer: queue.Queue[EventEnvelope] = queue.Queue(maxsize=self._batch_size * 4)
         subscription = self._log.subscribe(start)
         failure: list[BaseException] = []
+        halted = threading.Event()
 
         def follow() -> None:
             try:
                 for notification in subscription:
                     envelope = self._log.envelope(notification)
-                    asyncio.run_coroutine_threadsafe(queue.put(envelope), loop).result()
+                    while not halted.is_set():
+                        try:
+                            buffer.put(envelope, timeout=0.2)
+                            break
+                        except queue.Full:
+                            continue
+                    if halted.is_set():
+                        return
             except BaseException as exc:
                 failure.append(exc)
 
@@ -196,26 +206,25 @@ class Relay:
                     raise PublishFailedError("NATS reconnected: reconcile with the stream")
                 if failure:
                     raise PublishFailedError(f"event store subscription failed: {failure[0]}")
-                batch = await self._next_batch(queue, stop)
+                batch = await asyncio.to_thread(self._next_batch, buffer)
                 if batch:
                     await self._publish(js, batch)
         finally:
+            halted.set()
             subscription.stop()
-            while follower.is_alive():
-                while not queue.empty():
-                    queue.get_nowait()
-                await asyncio.sleep(0.01)
+            await asyncio.to_thread(follower.join, 5)
 
-    async def _next_batch(
-        self, queue: asyncio.Queue[EventEnvelope], stop: asyncio.Event
-    ) -> list[EventEnvelope]:
+    def _next_batch(self, buffer: queue.Queue[EventEnvelope]) -> list[EventEnvelope]:
+        """Up to batch_size envelopes: waits briefly for the first, then takes what is there."""
         try:
-            first = await asyncio.wait_for(queue.get(), timeout=0.5)
-        except TimeoutError:
+            batch = [buffer.get(timeout=0.5)]
+        except queue.Empty:
             return []
-        batch = [first]
-        while len(batch) < self._batch_size and not queue.empty():
-            batch.append(queue.get_nowait())
+        while len(batch) < self._batch_size:
+            try:
+                batch.append(buffer.get_nowait())
+            except queue.Empty:
+                break
         return batch
 
     async def _publish(self, js: JetStreamContext, batch: list[EventEnvelope]) -> None:
