@@ -109,7 +109,10 @@ def l2_normalise(vectors: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     """Rows scaled to unit length (zero rows stay zero)."""
     vectors = vectors.astype(np.float32, copy=False)
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return (vectors / np.maximum(norms, np.float32(1e-12))).astype(np.float32)
+    unit: npt.NDArray[np.float32] = (vectors / np.maximum(norms, np.float32(1e-12))).astype(
+        np.float32
+    )
+    return unit
 
 
 class OnnxClip:
@@ -153,7 +156,9 @@ class OnnxClip:
         self._vision = create_session(
             self.export_dir / files["vision"]["path"], providers, intra_op_threads
         )
-        self._text = create_session(self.export_dir / files["text"]["path"], providers, intra_op_threads)
+        self._text = create_session(
+            self.export_dir / files["text"]["path"], providers, intra_op_threads
+        )
         self.providers: list[str] = self._vision.get_providers()
         self._vision_input = section["image"].get("input", "pixel_values")
         self._vision_output = section["image"].get("output", "image_embeds")
@@ -177,7 +182,9 @@ class OnnxClip:
     def embed_pixel_values(self, pixels: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Embed already preprocessed pixels, in chunks of ``max_batch``; unit rows."""
         out = [
-            self._vision.run([self._vision_output], {self._vision_input: pixels[i : i + self.max_batch]})[0]
+            self._vision.run(
+                [self._vision_output], {self._vision_input: pixels[i : i + self.max_batch]}
+            )[0]
             for i in range(0, len(pixels), self.max_batch)
         ]
         return l2_normalise(np.concatenate(out, axis=0))

@@ -37,7 +37,7 @@ MAX_SEED = 2**63 - 1
 
 
 class OnnxDiffusion:
-    """Stable-Diffusion-style generator from an export folder (``manifest.json`` + ``diffusion/``)."""
+    """Stable-Diffusion-style generator from an export folder (manifest.json + diffusion/)."""
 
     def __init__(
         self,
@@ -61,14 +61,18 @@ class OnnxDiffusion:
         self._text_encoder = create_session(
             self.export_dir / files["text_encoder"]["path"], providers, intra_op_threads
         )
-        self._unet = create_session(self.export_dir / files["unet"]["path"], providers, intra_op_threads)
+        self._unet = create_session(
+            self.export_dir / files["unet"]["path"], providers, intra_op_threads
+        )
         self._vae = create_session(
             self.export_dir / files["vae_decoder"]["path"], providers, intra_op_threads
         )
         self.providers: list[str] = self._unet.get_providers()
         unet_inputs, _ = session_io(self._unet)
         self._timestep_dtype = ort_dtype(unet_inputs["timestep"])
-        self._timestep_rank = len(next(i for i in self._unet.get_inputs() if i.name == "timestep").shape)
+        self._timestep_rank = len(
+            next(i for i in self._unet.get_inputs() if i.name == "timestep").shape
+        )
         te_inputs, _ = session_io(self._text_encoder)
         self._te_ids_dtype = ort_dtype(te_inputs["input_ids"])
         self.tokenizer = ClipBpeTokenizer.from_section(self.export_dir, section)
@@ -107,14 +111,15 @@ class OnnxDiffusion:
         if isinstance(request.steps, bool) or not isinstance(request.steps, int):
             raise ValueError("steps must be an integer")
         if not MIN_STEPS <= request.steps <= MAX_STEPS:
-            raise ValueError(f"steps must be between {MIN_STEPS} and {MAX_STEPS}, got {request.steps}")
+            raise ValueError(
+                f"steps must be between {MIN_STEPS} and {MAX_STEPS}, got {request.steps}"
+            )
         if isinstance(request.guidance, bool) or not isinstance(request.guidance, int | float):
             raise ValueError("guidance must be a number")
         guidance = float(request.guidance)
         if not math.isfinite(guidance) or not MIN_GUIDANCE <= guidance <= MAX_GUIDANCE:
-            raise ValueError(
-                f"guidance must be between {MIN_GUIDANCE:g} and {MAX_GUIDANCE:g}, got {request.guidance}"
-            )
+            bounds = f"{MIN_GUIDANCE:g} and {MAX_GUIDANCE:g}"
+            raise ValueError(f"guidance must be between {bounds}, got {request.guidance}")
         for name, value in (("width", request.width), ("height", request.height)):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"{name} must be an integer")
@@ -174,7 +179,9 @@ class OnnxDiffusion:
                 uncond, cond = noise[:1], noise[1:]
                 noise = uncond + np.float32(request.guidance) * (cond - uncond)
             sample = scheduler.step(noise, int(t), sample)
-        latents_in = (sample / np.float32(self._scaling) + np.float32(self._shift)).astype(np.float32)
+        latents_in = (sample / np.float32(self._scaling) + np.float32(self._shift)).astype(
+            np.float32
+        )
         image: npt.NDArray[np.float32] = self._vae.run(["sample"], {"latent_sample": latents_in})[0]
         return image
 

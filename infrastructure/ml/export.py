@@ -1,3 +1,4 @@
+# mypy: disable-error-code="no-untyped-call,attr-defined"
 """Export local Hugging Face model folders to ONNX for the runtime adapters.
 
 Export toolchain only (the ``export`` extra: torch, optimum-onnx, transformers, diffusers,
@@ -24,6 +25,7 @@ import json
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import metadata
@@ -66,6 +68,18 @@ def _model_id(src: Path, config: dict[str, Any]) -> str:
     if name and not Path(name).is_absolute() and not name.startswith("."):
         return name
     return src.resolve().name
+
+
+@contextmanager
+def _quiet_tracing() -> Iterator[None]:
+    """Silence the tracer's known, harmless warnings (shape checks frozen into the graph)."""
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message=".*aten::index.*", category=UserWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        yield
 
 
 @contextmanager
@@ -126,7 +140,10 @@ def _move_onnx(src: Path, dst: Path) -> None:
 
 def _file_entry(root: Path, path: Path) -> dict[str, Any]:
     external = [
-        {"path": str((path.parent / loc).relative_to(root)), "sha256": sha256_file(path.parent / loc)}
+        {
+            "path": str((path.parent / loc).relative_to(root)),
+            "sha256": sha256_file(path.parent / loc),
+        }
         for loc in _external_data_locations(path)
     ]
     return {
@@ -299,9 +316,10 @@ def export_clip(
         raw.mkdir()
         final.mkdir()
         names = [f"{name}.onnx" for name in pairs]
-        _, onnx_outputs = export_models(
-            models_and_onnx_configs=pairs, output_dir=raw, opset=opset, output_names=names
-        )
+        with _quiet_tracing():
+            _, onnx_outputs = export_models(
+                models_and_onnx_configs=pairs, output_dir=raw, opset=opset, output_names=names
+            )
         if validate:
             validate_models_outputs(
                 models_and_onnx_configs=pairs,
@@ -328,9 +346,7 @@ def export_clip(
     text_max = int(config.text_config.max_position_embeddings)
     common_parts = {
         **{k: v for k, v in tok["hashes"].items()},
-        "image_preprocessing": combined_hash(
-            {k: json.dumps(v) for k, v in preprocessing.items()}
-        ),
+        "image_preprocessing": combined_hash({k: json.dumps(v) for k, v in preprocessing.items()}),
     }
 
     def variant(suffix: str, quantization: dict[str, Any] | None) -> dict[str, Any]:
@@ -364,7 +380,9 @@ def export_clip(
             "max_length": text_max,
             "inputs": ["input_ids", "attention_mask"],
             "output": "text_embeds",
-            **{k: tok[k] for k in ("bos_token", "eos_token", "pad_token", "unk_token", "lowercase")},
+            **{
+                k: tok[k] for k in ("bos_token", "eos_token", "pad_token", "unk_token", "lowercase")
+            },
         },
         "tokenizer_files": tok["files"],
         "providers": list(DEFAULT_PROVIDERS),
@@ -405,7 +423,9 @@ def export_diffusion(
     index = json.loads((src / "model_index.json").read_text(encoding="utf-8"))
     for part in ("text_encoder", "unet", "vae", "tokenizer", "scheduler"):
         if part not in index:
-            raise ValueError(f"{src}: model_index.json has no {part!r}; not a Stable Diffusion folder")
+            raise ValueError(
+                f"{src}: model_index.json has no {part!r}; not a Stable Diffusion folder"
+            )
     pipe = StableDiffusionPipeline.from_pretrained(
         src, local_files_only=True, safety_checker=None, requires_safety_checker=False
     )
@@ -423,9 +443,10 @@ def export_diffusion(
         raw.mkdir()
         final.mkdir()
         names = [f"{name}.onnx" for name in pairs]
-        _, onnx_outputs = export_models(
-            models_and_onnx_configs=pairs, output_dir=raw, opset=opset, output_names=names
-        )
+        with _quiet_tracing():
+            _, onnx_outputs = export_models(
+                models_and_onnx_configs=pairs, output_dir=raw, opset=opset, output_names=names
+            )
         if validate:
             # Random weights give large activations: a loose tolerance, reported not fatal.
             validate_models_outputs(
@@ -438,7 +459,9 @@ def export_diffusion(
             )
         for name in names:
             _move_onnx(raw / name, final / name)
-        shutil.copyfile(src / "scheduler" / "scheduler_config.json", final / "scheduler_config.json")
+        shutil.copyfile(
+            src / "scheduler" / "scheduler_config.json", final / "scheduler_config.json"
+        )
         tok = _copy_tokenizer(src / "tokenizer", final, stage)
         _replace_dir(final, out / "diffusion")
 
@@ -470,7 +493,9 @@ def export_diffusion(
         "tokenizer_files": tok["files"],
         "text": {
             "max_length": text_max,
-            **{k: tok[k] for k in ("bos_token", "eos_token", "pad_token", "unk_token", "lowercase")},
+            **{
+                k: tok[k] for k in ("bos_token", "eos_token", "pad_token", "unk_token", "lowercase")
+            },
         },
         "latent": {
             "channels": int(unet_cfg["in_channels"]),

@@ -103,5 +103,6 @@ def update_manifest(export_dir: str | Path, kind: str, section: dict[str, Any]) 
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
         fh.write("\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
     return path

@@ -132,8 +132,8 @@ class ClipBpeTokenizer:
         vocab_path: Path,
         merges_path: Path,
         max_length: int,
-        bos_token: str = "<|startoftext|>",
-        eos_token: str = "<|endoftext|>",
+        bos_token: str = "<|startoftext|>",  # noqa: S107 - a token, not a password
+        eos_token: str = "<|endoftext|>",  # noqa: S107
         pad_token: str | None = None,
         unk_token: str | None = None,
         lowercase: bool = True,
@@ -141,7 +141,9 @@ class ClipBpeTokenizer:
         vocab: dict[str, int] = json.loads(vocab_path.read_text(encoding="utf-8"))
         lines = merges_path.read_text(encoding="utf-8").splitlines()
         merges = [
-            tuple(line.split()) for line in lines if line.strip() and not line.startswith("#version")
+            tuple(line.split())
+            for line in lines
+            if line.strip() and not line.startswith("#version")
         ]
         pad_token = pad_token or eos_token
         unk_token = unk_token or eos_token
@@ -150,7 +152,7 @@ class ClipBpeTokenizer:
                 raise ValueError(f"{vocab_path}: special token {token!r} not in vocabulary")
         model = BPE(
             vocab=vocab,
-            merges=merges,  # type: ignore[arg-type]
+            merges=merges,
             dropout=None,
             continuing_subword_prefix="",
             end_of_word_suffix="</w>",
@@ -202,9 +204,7 @@ class ClipBpeTokenizer:
             lowercase=bool(text.get("lowercase", True)),
         )
 
-    def __call__(
-        self, texts: Sequence[str]
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    def __call__(self, texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """(input_ids, attention_mask), both int64 of shape (len(texts), max_length)."""
         encodings = self._tok.encode_batch(list(texts))
         ids = np.asarray([e.ids for e in encodings], dtype=np.int64)

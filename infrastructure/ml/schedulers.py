@@ -112,5 +112,5 @@ class DdimScheduler:
             eps = alpha_t**0.5 * model_output + beta_t**0.5 * sample
         if self.clip_sample:
             x0 = np.clip(x0, -self.clip_sample_range, self.clip_sample_range)
-        prev = alpha_prev**0.5 * x0 + (1 - alpha_prev) ** 0.5 * eps
-        return prev.astype(np.float32)
+        prev: F32 = (alpha_prev**0.5 * x0 + (1 - alpha_prev) ** 0.5 * eps).astype(np.float32)
+        return prev

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="no-untyped-call,attr-defined"
 """Randomly initialised CLIP and Stable-Diffusion-like models, built locally (no hub).
 
 The tests and benchmarks need real models to run real ONNX graphs, but no model hub is
@@ -10,11 +11,14 @@ Export toolchain only: imports torch, transformers and diffusers.
 
 from __future__ import annotations
 
+import hashlib
+import itertools
 import json
 import re
 import time
 from collections import Counter
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -73,18 +77,15 @@ def write_clip_bpe_vocab(out_dir: Path, num_merges: int = 300) -> tuple[Path, Pa
     pattern = re.compile(r"""'s|'t|'re|'ve|'m|'ll|'d|[a-z]+|[0-9]|[^\sa-z0-9]+""")
     b2u = bytes_to_unicode()
     words = Counter(
-        tuple(b2u[b] for b in token.encode("utf-8"))
-        for token in pattern.findall(_CORPUS.lower())
+        tuple(b2u[b] for b in token.encode("utf-8")) for token in pattern.findall(_CORPUS.lower())
     )
     # Each word is a sequence of symbols; the last carries the end-of-word marker.
-    corpus: dict[tuple[str, ...], int] = {
-        (*w[:-1], w[-1] + "</w>"): c for w, c in words.items()
-    }
+    corpus: dict[tuple[str, ...], int] = {(*w[:-1], w[-1] + "</w>"): c for w, c in words.items()}
     merges: list[tuple[str, str]] = []
     for _ in range(num_merges):
         pairs: Counter[tuple[str, str]] = Counter()
         for word, count in corpus.items():
-            for a, b in zip(word, word[1:], strict=False):
+            for a, b in itertools.pairwise(word):
                 pairs[(a, b)] += count
         if not pairs:
             break
@@ -317,6 +318,23 @@ def build_diffusion_folder(out_dir: Path, shape: DiffusionShape, seed: int = 0) 
     return out_dir
 
 
+TOOLCHAIN = ("torch", "transformers", "diffusers", "optimum-onnx", "onnx", "onnxruntime-gpu")
+
+
+def models_cache_key() -> str:
+    """Key for caching built models: the export code and the toolchain versions."""
+    digest = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in ("tiny.py", "export.py", "manifest.py"):
+        digest.update((here / name).read_bytes())
+    for pkg in TOOLCHAIN:
+        try:
+            digest.update(f"{pkg}={metadata.version(pkg)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"{pkg}=none".encode())
+    return digest.hexdigest()[:16]
+
+
 def _build(
     out_dir: str | Path,
     clip: ClipShape,
@@ -324,6 +342,7 @@ def _build(
     names: tuple[str, str],
     seed: int,
     int8: bool,
+    validate: bool,
 ) -> Path:
     out = Path(out_dir)
     started = time.perf_counter()
@@ -331,8 +350,8 @@ def _build(
     onnx_dir = out / "onnx"
     clip_src = build_clip_folder(hf / names[0], clip, seed=seed)
     diff_src = build_diffusion_folder(hf / names[1], diffusion, seed=seed)
-    export_clip(clip_src, onnx_dir, int8=int8)
-    export_diffusion(diff_src, onnx_dir)
+    export_clip(clip_src, onnx_dir, int8=int8, validate=validate)
+    export_diffusion(diff_src, onnx_dir, validate=validate)
     log.info("ml.models_built", out_dir=str(out), seconds=round(time.perf_counter() - started, 2))
     return onnx_dir
 
@@ -344,14 +363,16 @@ def build_tiny_models(out_dir: str | Path, seed: int = 0) -> Path:
     used by tests as the reference), ``out_dir/onnx`` the export (``manifest.json``,
     ``clip/``, ``diffusion/``), including the int8 CLIP variant.
     """
-    return _build(out_dir, TINY_CLIP, TINY_DIFFUSION, ("tiny-clip", "tiny-diffusion"), seed, True)
+    names = ("tiny-clip", "tiny-diffusion")
+    return _build(out_dir, TINY_CLIP, TINY_DIFFUSION, names, seed, int8=True, validate=True)
 
 
-def build_benchmark_models(out_dir: str | Path, seed: int = 0) -> Path:
+def build_benchmark_models(out_dir: str | Path, seed: int = 0, validate: bool = False) -> Path:
     """Build random models with realistic shapes (CLIP ViT-B/32, SD-like UNet depth).
 
-    For benchmarks only: the weights are random, so only speed is meaningful.
+    For benchmarks only: the weights are random, so only speed is meaningful. optimum's
+    export validation is off by default to keep the build (~2-3 min on 2 cores) bounded;
+    the tests validate the same export code on the tiny models.
     """
-    return _build(
-        out_dir, BENCH_CLIP, BENCH_DIFFUSION, ("bench-clip-vit-b32", "bench-diffusion"), seed, True
-    )
+    names = ("bench-clip-vit-b32", "bench-diffusion")
+    return _build(out_dir, BENCH_CLIP, BENCH_DIFFUSION, names, seed, int8=True, validate=validate)

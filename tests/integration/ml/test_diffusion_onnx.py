@@ -102,7 +102,9 @@ def test_onnx_unet_matches_torch_unet(generator: OnnxDiffusion, hf_diffusion_dir
     torch = pytest.importorskip("torch")
     from diffusers import UNet2DConditionModel
 
-    unet = UNet2DConditionModel.from_pretrained(hf_diffusion_dir / "unet", local_files_only=True).eval()
+    unet = UNet2DConditionModel.from_pretrained(
+        hf_diffusion_dir / "unet", local_files_only=True
+    ).eval()
     rng = np.random.default_rng(0)
     sample = rng.standard_normal((2, 4, 8, 12), dtype=np.float32)
     hidden = rng.standard_normal((2, 77, 32), dtype=np.float32)
@@ -113,7 +115,11 @@ def test_onnx_unet_matches_torch_unet(generator: OnnxDiffusion, hf_diffusion_dir
             ).sample.numpy()
         ours = generator._unet.run(
             ["out_sample"],
-            {"sample": sample, "timestep": np.asarray(t, np.float32), "encoder_hidden_states": hidden},
+            {
+                "sample": sample,
+                "timestep": np.asarray(t, np.float32),
+                "encoder_hidden_states": hidden,
+            },
         )[0]
         assert np.abs(ours - expected).max() < 1e-4
 
@@ -140,13 +146,31 @@ def test_pipeline_matches_diffusers_on_same_latents(generator: OnnxDiffusion, pi
 @pytest.mark.parametrize(
     "config",
     [
-        {"beta_schedule": "scaled_linear", "beta_start": 0.00085, "beta_end": 0.012,
-         "set_alpha_to_one": False, "steps_offset": 1, "clip_sample": False},
-        {"beta_schedule": "linear", "timestep_spacing": "trailing", "prediction_type": "v_prediction"},
-        {"beta_schedule": "squaredcos_cap_v2", "timestep_spacing": "linspace",
-         "prediction_type": "sample"},
-        {"beta_schedule": "scaled_linear", "rescale_betas_zero_snr": True,
-         "timestep_spacing": "trailing", "prediction_type": "v_prediction", "clip_sample": False},
+        {
+            "beta_schedule": "scaled_linear",
+            "beta_start": 0.00085,
+            "beta_end": 0.012,
+            "set_alpha_to_one": False,
+            "steps_offset": 1,
+            "clip_sample": False,
+        },
+        {
+            "beta_schedule": "linear",
+            "timestep_spacing": "trailing",
+            "prediction_type": "v_prediction",
+        },
+        {
+            "beta_schedule": "squaredcos_cap_v2",
+            "timestep_spacing": "linspace",
+            "prediction_type": "sample",
+        },
+        {
+            "beta_schedule": "scaled_linear",
+            "rescale_betas_zero_snr": True,
+            "timestep_spacing": "trailing",
+            "prediction_type": "v_prediction",
+            "clip_sample": False,
+        },
     ],
 )
 def test_numpy_ddim_matches_diffusers(config: dict[str, object]) -> None:

@@ -92,5 +92,5 @@ def test_verify_hashes_detects_a_tampered_file(export_dir: Path, tmp_path: Path)
 
 
 def test_missing_manifest_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ManifestError, match="no manifest.json"):
+    with pytest.raises(ManifestError, match=r"no manifest\.json"):
         OnnxClip(tmp_path)
