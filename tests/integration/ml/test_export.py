@@ -94,3 +94,16 @@ def test_verify_hashes_detects_a_tampered_file(export_dir: Path, tmp_path: Path)
 def test_missing_manifest_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ManifestError, match=r"no manifest\.json"):
         OnnxClip(tmp_path)
+
+
+def test_runtime_adapters_do_not_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, infrastructure.ml.clip_onnx, infrastructure.ml.diffusion_onnx\n"
+        "heavy = {'torch', 'transformers', 'diffusers', 'optimum', 'onnx'} & set(sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    repo = Path(__file__).resolve().parents[3]
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=repo)
