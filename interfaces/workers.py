@@ -92,7 +92,8 @@ def handlers_for(
     """The handlers a worker group runs (optionally only the named ones)."""
     if group == "projections":
         handlers: list[EventHandler] = [
-            ProjectionHandler(pool, projector) for projector in all_projectors().values()
+            ProjectionHandler(pool, projector, EventLog(container.catalog))
+            for projector in all_projectors().values()
         ]
     elif group == "agents":
         handlers = [AgentHandler(agent) for agent in agent_handlers(container)]

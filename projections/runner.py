@@ -1,19 +1,25 @@
 """Apply events to a projector's tables exactly once, with its position, in one transaction.
 
 Idempotency is per aggregate version: an event whose version is not above the one recorded
-for its aggregate is a no-op, and one that skips a version is retried later. So JetStream
-redeliveries, duplicate publishes after a relay restart, and the hand-over after a rebuild
-all leave the read model exactly as one pass over the event store would.
+for its aggregate is a no-op, and one that skips a version first gets the versions it skipped
+read straight from the event store (a worker that died holding them leaves them un-acked
+until ack_wait; their successors must not bounce until they are dead-lettered), or is
+retried later. So JetStream redeliveries, duplicate publishes after a relay restart, and the
+hand-over after a rebuild all leave the read model exactly as one pass over the event store
+would.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
 import structlog
+from eventsourcing.persistence import Notification
 
+from infrastructure.eventstore.factory import EVENT_STORE_NAME
+from infrastructure.eventstore.log import EventLog
 from infrastructure.messaging.codec import EventEnvelope
 from infrastructure.messaging.consumer import RetryLaterError
 from projections.base import Projector
@@ -22,8 +28,43 @@ from projections.schema import READ_SCHEMA, create_bookkeeping
 log = structlog.get_logger(__name__)
 
 
+GapFiller = Callable[[asyncpg.Connection, str, int, int], Awaitable[list[EventEnvelope]]]
+"""(conn, aggregate id, after version, before version) -> the events strictly between."""
+
+
 def lock_key(projector: Projector) -> str:
     return f"modiste-projection:{projector.name}"
+
+
+class EventStoreGapFiller:
+    """Reads the versions a delivery skipped straight from the event store, in order."""
+
+    def __init__(self, event_log: EventLog) -> None:
+        self._log = event_log
+
+    async def __call__(
+        self, conn: asyncpg.Connection, aggregate_id: str, after: int, before: int
+    ) -> list[EventEnvelope]:
+        rows = await conn.fetch(
+            "SELECT notification_id, originator_id, originator_version, topic, state "
+            f"FROM {EVENT_STORE_NAME}_events WHERE originator_id = $1::uuid "
+            "AND originator_version > $2 AND originator_version < $3 ORDER BY originator_version",
+            aggregate_id,
+            after,
+            before,
+        )
+        return [
+            self._log.envelope(
+                Notification(
+                    id=row["notification_id"],
+                    originator_id=row["originator_id"],
+                    originator_version=row["originator_version"],
+                    topic=row["topic"],
+                    state=bytes(row["state"]),
+                )
+            )
+            for row in rows
+        ]
 
 
 async def apply_events(
@@ -32,6 +73,7 @@ async def apply_events(
     envelopes: Sequence[EventEnvelope],
     *,
     shadow: bool = False,
+    fill_gap: GapFiller | None = None,
 ) -> int:
     """Apply ``envelopes`` inside the caller's transaction; returns how many were new."""
     if not envelopes:
@@ -54,10 +96,21 @@ async def apply_events(
         if envelope.aggregate_version <= current:
             continue
         if envelope.aggregate_version != current + 1:
-            raise RetryLaterError(
-                f"{envelope.type} v{envelope.aggregate_version} of {envelope.aggregate_id} "
-                f"arrived before v{current + 1}"
+            skipped = (
+                await fill_gap(conn, envelope.aggregate_id, current, envelope.aggregate_version)
+                if fill_gap is not None
+                else []
             )
+            if [e.aggregate_version for e in skipped] != list(
+                range(current + 1, envelope.aggregate_version)
+            ):
+                raise RetryLaterError(
+                    f"{envelope.type} v{envelope.aggregate_version} of {envelope.aggregate_id} "
+                    f"arrived before v{current + 1}"
+                )
+            for earlier in skipped:
+                await projector.apply(conn, earlier, tables)
+            applied += len(skipped)
         await projector.apply(conn, envelope, tables)
         versions[envelope.aggregate_id] = envelope.aggregate_version
         changed[envelope.aggregate_id] = envelope.aggregate_version
@@ -93,9 +146,12 @@ async def ensure_projection_tables(pool: asyncpg.Pool, projector: Projector) -> 
 class ProjectionHandler:
     """Runs a projector as a JetStream consumer's handler (see ConsumerRunner)."""
 
-    def __init__(self, pool: asyncpg.Pool, projector: Projector) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, projector: Projector, event_log: EventLog | None = None
+    ) -> None:
         self.pool = pool
         self.projector = projector
+        self._fill_gap = EventStoreGapFiller(event_log) if event_log is not None else None
         self.name = f"projection-{projector.name}"
         self.subjects = projector.subjects
 
@@ -117,7 +173,7 @@ class ProjectionHandler:
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))", lock_key(self.projector)
             )
-            await apply_events(conn, self.projector, envelopes)
+            await apply_events(conn, self.projector, envelopes, fill_gap=self._fill_gap)
 
     async def _record_error(self, error: str) -> None:
         await self.pool.execute(
