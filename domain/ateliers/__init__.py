@@ -1,0 +1,1 @@
+"""The ateliers context: workshops that make designs, and the matches between them."""
