@@ -9,9 +9,11 @@ from dataclasses import dataclass
 import psycopg
 from eventsourcing.persistence import InfrastructureFactory
 
+from application.ateliers import AteliersApplication
 from application.catalog import CatalogApplication
 from application.ops import OpsApplication
 from application.orders import OrdersApplication
+from infrastructure.crypto import build_sealer
 from infrastructure.eventstore.factory import build_factory
 from infrastructure.settings import Settings
 
@@ -26,9 +28,10 @@ class Container:
     catalog: CatalogApplication
     orders: OrdersApplication
     ops: OpsApplication
+    ateliers: AteliersApplication
 
     def close(self) -> None:
-        for app in (self.catalog, self.orders, self.ops):
+        for app in (self.catalog, self.orders, self.ops, self.ateliers):
             app.close()
         self.factory.close()
 
@@ -60,4 +63,7 @@ def bootstrap(settings: Settings, database_url: str) -> Container:
             catalog=CatalogApplication(factory, settings.snapshot_interval),
             orders=OrdersApplication(factory, settings.snapshot_interval),
             ops=OpsApplication(factory, settings.snapshot_interval),
+            ateliers=AteliersApplication(
+                factory, settings.snapshot_interval, sealer=build_sealer(settings)
+            ),
         )

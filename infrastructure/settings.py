@@ -55,6 +55,8 @@ class Settings:
     read_wait_timeout_seconds: float
     snapshot_interval: int
     models_dir: Path | None
+    cipher_key: str | None = None
+    """Base64 AES key sealing personal data in events; local mode keeps one in data_dir."""
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -92,6 +94,7 @@ class Settings:
             read_wait_timeout_seconds=_env_float("MODISTE_READ_WAIT_TIMEOUT", 2.0),
             snapshot_interval=_env_int("MODISTE_SNAPSHOT_INTERVAL", 50),
             models_dir=Path(models_dir).resolve() if models_dir else None,
+            cipher_key=_env("MODISTE_CIPHER_KEY"),
         )
 
 

@@ -10,6 +10,7 @@ import anyio.to_thread
 import asyncpg
 import nats
 import structlog
+from nats.js import JetStreamContext
 
 from application.agents.base import Agent
 from application.agents.registry import agent_handlers
@@ -21,13 +22,14 @@ from infrastructure.messaging.relay import Relay, RelayPositionStore
 from infrastructure.messaging.stream import StreamSettings, ensure_streams
 from infrastructure.messaging.subjects import context_events
 from infrastructure.settings import Settings
+from interfaces.partners.publisher import partner_publisher
 from projections.registry import all_projectors
 from projections.runner import ProjectionHandler, ensure_projection_tables
 from projections.schema import READ_SCHEMA, create_bookkeeping
 
 log = structlog.get_logger(__name__)
 
-GROUPS = ("projections", "agents")
+GROUPS = ("projections", "agents", "partners")
 
 
 def stream_settings(settings: Settings) -> StreamSettings:
@@ -87,7 +89,11 @@ class DeadLetterReporter:
 
 
 def handlers_for(
-    group: str, pool: asyncpg.Pool, container: Container, only: Sequence[str] = ()
+    group: str,
+    pool: asyncpg.Pool,
+    container: Container,
+    only: Sequence[str] = (),
+    js: JetStreamContext | None = None,
 ) -> list[EventHandler]:
     """The handlers a worker group runs (optionally only the named ones)."""
     if group == "projections":
@@ -97,6 +103,10 @@ def handlers_for(
         ]
     elif group == "agents":
         handlers = [AgentHandler(agent) for agent in agent_handlers(container)]
+    elif group == "partners":
+        if js is None:
+            raise ValueError("the partners group publishes to NATS: pass a JetStream context")
+        handlers = [partner_publisher(js, container)]
     else:
         raise ValueError(f"unknown worker group {group!r}; expected one of {GROUPS}")
     if only:
@@ -125,7 +135,7 @@ async def run_worker(
         await create_bookkeeping(pool)
         for projector in all_projectors().values():
             await ensure_projection_tables(pool, projector)
-        handlers = handlers_for(group, pool, container, only)
+        handlers = handlers_for(group, pool, container, only, js=js)
         reporter = DeadLetterReporter(pool, container)
         runners = [
             ConsumerRunner(

@@ -12,6 +12,7 @@ from urllib.parse import urlparse, urlunparse
 import psycopg
 
 from infrastructure.local import LocalNats, LocalPostgres
+from infrastructure.local.nats_auth import NatsAccess
 
 
 @dataclass
@@ -48,6 +49,8 @@ def start_test_servers(data_dir: Path) -> RunningServers:
         postgres = LocalPostgres(data_dir / "postgres")
         database_url = postgres.start()
     if not nats_url:
-        nats = LocalNats(data_dir / "nats")
-        nats_url = nats.start()
+        # Authorization on, as in local mode: the session connects as the internal user.
+        access = NatsAccess.load_or_create(data_dir)
+        nats = LocalNats(data_dir / "nats", config_text=access.config_text())
+        nats_url = access.internal_url(nats.start())
     return RunningServers(database_url, nats_url, postgres, nats)

@@ -26,6 +26,7 @@ import typer
 from infrastructure.logging import configure_logging
 from infrastructure.settings import Settings, get_settings
 from interfaces.cli import operations
+from interfaces.cli.partners import partners_app
 from interfaces.cli.supervisor import ChildFailedError, ProcessSpec, Supervisor
 from interfaces.http.auth import ROLES, issue_token, load_or_create_secret
 
@@ -45,6 +46,7 @@ LOCAL_PROCESSES: list[ProcessSpec] = [
     ProcessSpec("relay", module_command("relay")),
     ProcessSpec("projections", module_command("worker", "--group", "projections")),
     ProcessSpec("agents", module_command("worker", "--group", "agents")),
+    ProcessSpec("partners", module_command("worker", "--group", "partners")),
 ]
 """The children `modiste up` runs side by side, in this order. Append new processes here,
 e.g. ``ProcessSpec("relay", module_command("relay"))`` or
@@ -64,6 +66,7 @@ app = typer.Typer(
 app.command()(operations.relay)
 app.command()(operations.worker)
 app.add_typer(operations.projections_app)
+app.add_typer(partners_app)
 
 
 @app.callback()
@@ -302,10 +305,15 @@ def _start_local_servers(settings: Settings, started: list[_LocalServer]) -> tup
         started.append(postgres)
         database_url = postgres.start(timeout=120)
     if nats_url is None:
+        from infrastructure.local.nats_auth import NatsAccess
+
         typer.echo(f"modiste up: starting NATS JetStream in {settings.data_dir / 'nats'}", err=True)
-        nats = LocalNats(settings.data_dir / "nats")
+        # Authorization on: Modiste's processes connect as the internal user, partners
+        # with what `modiste partners add` gave them.
+        access = NatsAccess.load_or_create(settings.data_dir)
+        nats = LocalNats(settings.data_dir / "nats", config_text=access.config_text())
         started.append(nats)
-        nats_url = nats.start(timeout=30)
+        nats_url = access.internal_url(nats.start(timeout=30))
     return database_url, nats_url
 
 

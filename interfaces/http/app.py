@@ -26,7 +26,9 @@ from infrastructure.idempotency import IdempotencyStore
 from infrastructure.settings import Settings
 from interfaces.http.auth import build_jwt_auth
 from interfaces.http.context import correlation_middleware, echo_correlation_id
+from interfaces.http.controllers.ateliers import AtelierController, AtelierMatchController
 from interfaces.http.controllers.orders import OrderController
+from interfaces.http.controllers.partners import PartnerEventsController
 from interfaces.http.controllers.products import ProductController
 from interfaces.http.controllers.system import SystemController
 from interfaces.http.errors import EXCEPTION_HANDLERS
@@ -98,7 +100,11 @@ def create_app(config: ApiConfig) -> Litestar:
         idempotency = IdempotencyStore(pool)
         await idempotency.create_schema()
         app.state.runtime = Runtime(container, pool, nc, idempotency)
-        log.info("api started", database=config.database_url.split("@")[-1], nats=config.nats_url)
+        log.info(
+            "api started",
+            database=config.database_url.split("@")[-1],
+            nats=config.nats_url.split("@")[-1],  # never log the credentials
+        )
         try:
             yield
         finally:
@@ -110,7 +116,14 @@ def create_app(config: ApiConfig) -> Litestar:
     settings = config.settings
     jwt_auth = build_jwt_auth(config.jwt_secret, settings.jwt_ttl_seconds)
     return Litestar(
-        route_handlers=[SystemController, ProductController, OrderController],
+        route_handlers=[
+            SystemController,
+            ProductController,
+            OrderController,
+            AtelierController,
+            AtelierMatchController,
+            PartnerEventsController,
+        ],
         dependencies={
             "container": Provide(_provide_container, sync_to_thread=False),
             "db_pool": Provide(_provide_pool, sync_to_thread=False),
