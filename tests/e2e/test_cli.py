@@ -6,10 +6,12 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import pytest
 
 from infrastructure.local import LocalNats, LocalPostgres
 from interfaces.cli.supervisor import ProcessSpec, Supervisor
@@ -196,8 +199,20 @@ def modiste_up(data_dir: Path, port: int, log: Path) -> Iterator[Up]:
         LocalPostgres(data_dir / "postgres").stop()
 
 
-def test_up_serves_the_api_stops_on_ctrl_c_and_keeps_events(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+@pytest.fixture
+def server_data_dir() -> Iterator[Path]:
+    """A data dir outside pytest's tmp_path: as root, PostgreSQL runs as another user that
+    must traverse every parent, and each new pytest session resets /tmp/pytest-of-<user>
+    to 0700 (another session running beside this one would cut the server off)."""
+    path = Path(tempfile.mkdtemp(prefix="modiste-cli-test-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_up_serves_the_api_stops_on_ctrl_c_and_keeps_events(
+    tmp_path: Path, server_data_dir: Path
+) -> None:
+    data_dir = server_data_dir
     port = free_port()
     log = tmp_path / "up.log"
 
