@@ -63,5 +63,23 @@ class CatalogApplication(ModisteApplication):
             product_id, Product, lambda p: p.delist(reason), expected_version=expected_version
         )
 
+    def attach_image(
+        self,
+        product_id: uuid.UUID,
+        image_sha256: str,
+        media_type: str,
+        width: int,
+        height: int,
+        *,
+        expected_version: int | None = None,
+    ) -> CommandResult[Product]:
+        """Show a stored image with the product (the image agent then embeds it)."""
+        return self.execute(
+            product_id,
+            Product,
+            lambda p: p.attach_image(image_sha256, media_type, width, height),
+            expected_version=expected_version,
+        )
+
     def get_product(self, product_id: uuid.UUID) -> Product:
         return self.load(product_id, Product)

@@ -83,6 +83,15 @@ class Product(ModisteAggregate):
         def apply(self, aggregate: Any) -> None:
             aggregate.embedding_model_id = self.model_id
 
+    class ProductImageAttached(ModisteAggregate.Event):
+        image_sha256: str
+        media_type: str
+        width: int
+        height: int
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.image_sha256 = self.image_sha256
+
     class ProductDelisted(ModisteAggregate.Event):
         reason: str
 
@@ -190,6 +199,21 @@ class Product(ModisteAggregate):
             return
         self.trigger_event(
             self.StockReleased, order_id=order_id, quantity=quantity, consumed=consumed
+        )
+
+    def attach_image(self, image_sha256: str, media_type: str, width: int, height: int) -> None:
+        """Show a (validated, stored) image with the product; the same image again is a no-op."""
+        self._require_listed()
+        if len(image_sha256) != 64 or any(c not in "0123456789abcdef" for c in image_sha256):
+            raise ValidationError("image_sha256 must be a lower-case sha256 hex digest", "image")
+        if image_sha256 == self.image_sha256:
+            return
+        self.trigger_event(
+            self.ProductImageAttached,
+            image_sha256=image_sha256,
+            media_type=media_type,
+            width=width,
+            height=height,
         )
 
     def record_image_embedding(self, model_id: str, vector_f16: bytes) -> None:
