@@ -130,8 +130,9 @@ class AteliersApplication(ModisteApplication):
         match the first request created.
         """
         match_id = (
-            command_id("match", command.requested_by, str(command.design_id),
-                       command.idempotency_key)
+            command_id(
+                "match", command.requested_by, str(command.design_id), command.idempotency_key
+            )
             if command.idempotency_key
             else uuid.uuid4()
         )

@@ -72,10 +72,8 @@ class Printer:
         return True
 
 
-async def run(args: argparse.Namespace) -> int:
-    credentials = json.loads(Path(args.credentials).read_text())
+async def run(args: argparse.Namespace, credentials: dict[str, Any], printer: Printer) -> int:
     servers = [args.server] if args.server else credentials["servers"]
-    printer = Printer(load_schema(args.schema), args.strict)
     refused: list[str] = []
     stop = asyncio.Event()
 
@@ -104,6 +102,7 @@ async def run(args: argparse.Namespace) -> int:
 
     try:
         if args.plain:
+
             async def on_message(msg: Any) -> None:
                 printer.accept(msg.subject, msg.data)
                 if done():
@@ -144,20 +143,35 @@ async def run(args: argparse.Namespace) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--credentials", required=True, help="file from `modiste partners add`")
-    parser.add_argument("--schema", default="http://127.0.0.1:8000/api/v1/events/schema",
-                        help="URL or file of the JSON Schema")
+    parser.add_argument(
+        "--schema",
+        default="http://127.0.0.1:8000/api/v1/events/schema",
+        help="URL or file of the JSON Schema",
+    )
     parser.add_argument("--server", help="NATS URL (default: from the credentials file)")
-    parser.add_argument("--plain", action="store_true",
-                        help="core NATS subscription instead of the durable consumer")
-    parser.add_argument("--subject", action="append",
-                        help="with --plain: subscribe to this subject (default: all allowed)")
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="core NATS subscription instead of the durable consumer",
+    )
+    parser.add_argument(
+        "--subject",
+        action="append",
+        help="with --plain: subscribe to this subject (default: all allowed)",
+    )
     parser.add_argument("--max-messages", type=int, default=0, help="stop after N messages")
-    parser.add_argument("--timeout", type=float, default=0,
-                        help="stop after this many seconds (0: run until Ctrl-C)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=0,
+        help="stop after this many seconds (0: run until Ctrl-C)",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if a message was invalid")
     args = parser.parse_args()
     try:
-        return asyncio.run(run(args))
+        credentials = json.loads(Path(args.credentials).read_text())
+        printer = Printer(load_schema(args.schema), args.strict)
+        return asyncio.run(run(args, credentials, printer))
     except nats.errors.Error as exc:
         print(json.dumps({"refused": str(exc)}), file=sys.stderr, flush=True)
         return 2

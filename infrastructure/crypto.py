@@ -40,7 +40,9 @@ def load_or_create_cipher_key(path: Path) -> str:
             if existing:
                 return existing
             time.sleep(0.02)
-        raise RuntimeError(f"{path} exists but is empty; remove it or set MODISTE_CIPHER_KEY")
+        raise RuntimeError(
+            f"{path} exists but is empty; remove it or set MODISTE_CIPHER_KEY"
+        ) from None
     with os.fdopen(fd, "w") as out:
         out.write(key)
     return key

@@ -256,9 +256,8 @@ async def list_ateliers(
         where.append(f"lower(city) = lower({arg(city.strip())})")
     if cursor:
         key, ident = decode_cursor(cursor, "newest")
-        where.append(
-            f"(registered_at, atelier_id) < ({arg(datetime.fromisoformat(key))}, {arg(ident)}::uuid)"
-        )
+        since, after = arg(datetime.fromisoformat(key)), arg(ident)
+        where.append(f"(registered_at, atelier_id) < ({since}, {after}::uuid)")
     sql = (
         "SELECT atelier_id, name, partner_id, categories, max_complexity, latitude, longitude, "
         "city, price_min, price_max, currency, capacity_per_month, registered_at, version "

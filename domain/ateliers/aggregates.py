@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from domain.ateliers.matching import AtelierScore, DesignRequirements
@@ -110,7 +110,7 @@ class Atelier(ModisteAggregate):
         self.trigger_event(self.CapabilitiesUpdated, **capabilities.as_event_fields())
 
 
-class MatchStatus(str, Enum):
+class MatchStatus(StrEnum):
     REQUESTED = "requested"
     QUOTED = "quoted"
     ACCEPTED = "accepted"

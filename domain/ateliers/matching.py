@@ -3,13 +3,20 @@
 Each component is a number in [0, 1]; the score is their weighted sum (weights add up to
 1), so it is in [0, 1] too and every component can be shown to the designer.
 
-| component  | weight | how it is computed |
-| ---------- | ------ | ------------------ |
-| category   | 0.30   | 1 when the atelier lists the design's category, else 0 |
-| complexity | 0.25   | 1 when the atelier's maximum equals the design's complexity, 0.05 less per level of headroom (a couture house can sew a T-shirt, but a right-sized shop is a better fit), 0 when the design is beyond it |
-| distance   | 0.15   | 1 / (1 + d / 250 km), d the great-circle (haversine) distance between the designer and the atelier: 1 next door, 0.5 at 250 km, 0.2 at 1,000 km; 0.5 when the designer gave no location |
-| budget     | 0.20   | the share of the atelier's price band that the budget covers: 1 when the budget reaches its highest price, 0 below its lowest price or in another currency (no conversion) |
-| capacity   | 0.10   | remaining / capacity this month: 1 when nothing is booked, 0 when full |
+Components and weights:
+
+* **category** (0.30): 1 when the atelier lists the design's category, else 0.
+* **complexity** (0.25): 1 when the atelier's maximum equals the design's complexity, 0.05
+  less per level of headroom (a couture house can sew a T-shirt, but a right-sized shop
+  fits better), 0 when the design is beyond it.
+* **distance** (0.15): 1 / (1 + d / 250 km), d the great-circle (haversine) distance from
+  the designer to the atelier: 1 next door, 0.5 at 250 km, 0.2 at 1,000 km; 0.5 when the
+  designer gave no location (neutral: it changes no ranking).
+* **budget** (0.20): the share of the atelier's price band the budget covers: 1 when the
+  budget reaches its highest price, 0 below its lowest price or in another currency (no
+  conversion).
+* **capacity** (0.10): remaining / capacity this month (accepted matches of the last 30
+  days count as booked): 1 when nothing is booked, 0 when full.
 
 An atelier is *eligible* only when it makes the category, can reach the complexity and has
 capacity left; the others are never asked. Ties are broken by distance, then by atelier id,
@@ -106,9 +113,7 @@ class AtelierScore:
 
 def haversine_km(a: GeoPoint, b: GeoPoint) -> float:
     """Great-circle distance between two points in kilometres."""
-    lat1, lon1, lat2, lon2 = map(
-        math.radians, (a.latitude, a.longitude, b.latitude, b.longitude)
-    )
+    lat1, lon1, lat2, lon2 = map(math.radians, (a.latitude, a.longitude, b.latitude, b.longitude))
     h = (
         math.sin((lat2 - lat1) / 2) ** 2
         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
@@ -153,9 +158,7 @@ def score_atelier(
 ) -> AtelierScore:
     """Every component, the weighted score and whether the atelier may be asked at all."""
     caps = atelier.capabilities
-    distance_km = (
-        haversine_km(design.location, caps.location.point) if design.location else None
-    )
+    distance_km = haversine_km(design.location, caps.location.point) if design.location else None
     components = ScoreComponents(
         category=category_fit(design.category, caps.categories),
         complexity=complexity_fit(design.complexity, caps.max_complexity),

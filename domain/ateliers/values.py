@@ -30,9 +30,7 @@ def require_complexity(value: int, field: str = "complexity") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValidationError("complexity is a whole number", field)
     if not MIN_COMPLEXITY <= value <= MAX_COMPLEXITY:
-        raise ValidationError(
-            f"complexity is between {MIN_COMPLEXITY} and {MAX_COMPLEXITY}", field
-        )
+        raise ValidationError(f"complexity is between {MIN_COMPLEXITY} and {MAX_COMPLEXITY}", field)
     return value
 
 

@@ -65,9 +65,7 @@ class NatsAccess:
             return cls(
                 path=path,
                 internal_password=raw["internal"]["password"],
-                partners={
-                    name: PartnerAccess(**value) for name, value in raw["partners"].items()
-                },
+                partners={name: PartnerAccess(**value) for name, value in raw["partners"].items()},
             )
         access = cls(path=path, internal_password=_password())
         access.save()

@@ -14,6 +14,7 @@ Replies (fetch results, consumer info) go to the partner's own inbox prefix
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -45,8 +46,7 @@ class InvalidPartnerError(ValueError):
 def require_partner_name(name: str) -> str:
     if not _NAME.match(name):
         raise InvalidPartnerError(
-            "a partner name is 1-40 characters of a-z, 0-9 and '-', starting with a letter "
-            "or digit"
+            "a partner name is 1-40 characters of a-z, 0-9 and '-', starting with a letter or digit"
         )
     return name
 
@@ -59,12 +59,12 @@ def require_public_subject(subject: str) -> str:
         raise InvalidPartnerError(
             f"{subject!r}: partners may only be allowed subjects under {PUBLIC_PREFIX}."
         )
-    for index, token in enumerate(tokens[len(prefix) :], start=len(prefix)):
-        if token == ">" and index == len(tokens) - 1:
+    for index, part in enumerate(tokens[len(prefix) :], start=len(prefix)):
+        if part == ">" and index == len(tokens) - 1:
             continue
-        if token == "*" or _TOKEN.match(token):
+        if part == "*" or _TOKEN.match(part):
             continue
-        raise InvalidPartnerError(f"{subject!r}: {token!r} is not a valid subject token")
+        raise InvalidPartnerError(f"{subject!r}: {part!r} is not a valid subject token")
     return subject
 
 
@@ -146,7 +146,5 @@ async def ensure_partner_consumer(js: JetStreamContext, name: str, allow: Sequen
 
 
 async def remove_partner_consumer(js: JetStreamContext, name: str) -> None:
-    try:
+    with contextlib.suppress(NotFoundError):
         await js.delete_consumer(PUBLIC_STREAM, partner_durable(name))
-    except NotFoundError:
-        pass

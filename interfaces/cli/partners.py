@@ -236,9 +236,9 @@ def remove(name: Annotated[str, typer.Argument(help="Partner name")]) -> None:
 
 @partners_app.command("schema")
 def schema(
-    output: Annotated[
-        Path, typer.Option(help="Where to write the JSON Schema")
-    ] = Path("docs/partners/events-v1.schema.json"),
+    output: Annotated[Path, typer.Option(help="Where to write the JSON Schema")] = Path(
+        "docs/partners/events-v1.schema.json"
+    ),
 ) -> None:
     """Write the JSON Schema of the partner contract v1 (served at /api/v1/events/schema)."""
     from interfaces.partners.schema import write_schema

@@ -56,8 +56,10 @@ class AtelierCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     name: Annotated[str, Meta(min_length=1, max_length=200)]
     partner_id: Annotated[
         PartnerId | None,
-        Meta(description="The partner account acting for the atelier (operators only; "
-             "a partner registers itself)"),
+        Meta(
+            description="The partner account acting for the atelier (operators only; "
+            "a partner registers itself)"
+        ),
     ] = None
     categories: Categories
     max_complexity: Complexity

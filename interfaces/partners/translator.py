@@ -87,9 +87,7 @@ def _field(envelope: EventEnvelope, name: str) -> Any:
 
 def _common(envelope: EventEnvelope, public_type: str, recipient: str = "") -> dict[str, Any]:
     """The fields every message has; the event id is stable across redeliveries."""
-    event_id = uuid.uuid5(
-        PUBLIC_EVENT_NAMESPACE, f"{envelope.event_id}/{public_type}/{recipient}"
-    )
+    event_id = uuid.uuid5(PUBLIC_EVENT_NAMESPACE, f"{envelope.event_id}/{public_type}/{recipient}")
     return {
         "schema_version": SCHEMA_VERSION,
         "event_id": str(event_id),

@@ -50,7 +50,12 @@ class PartnerServer:
         env["MODISTE_LOG_LEVEL"] = "WARNING"
         return subprocess.run(
             [sys.executable, "-m", "interfaces.cli.main", "partners", *args],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
 
     def credentials(self, name: str) -> dict[str, Any]:
@@ -73,8 +78,13 @@ async def connect_as(creds: dict[str, Any], url: str, errors: list[str]) -> Any:
         errors.append(str(exc))
 
     return await nats.connect(
-        url, user=creds["user"], password=creds["password"], inbox_prefix=creds["inbox_prefix"],
-        allow_reconnect=False, error_cb=on_error, connect_timeout=2,
+        url,
+        user=creds["user"],
+        password=creds["password"],
+        inbox_prefix=creds["inbox_prefix"],
+        allow_reconnect=False,
+        error_cb=on_error,
+        connect_timeout=2,
     )
 
 
@@ -106,7 +116,9 @@ async def test_a_partner_reads_only_what_it_was_allowed(partner_server: PartnerS
     nc = await connect_as(lune, partner_server.url, errors)
     try:
         # The durable consumer Modiste made for it holds its messages only.
-        pull = await nc.jetstream().pull_subscribe_bind(durable="partner-lune", stream=PUBLIC_STREAM)
+        pull = await nc.jetstream().pull_subscribe_bind(
+            durable="partner-lune", stream=PUBLIC_STREAM
+        )
         [msg] = await pull.fetch(10, timeout=2)
         assert msg.data == b'{"for":"lune"}'
         await msg.ack()
@@ -158,8 +170,9 @@ async def test_a_partner_reads_only_what_it_was_allowed(partner_server: PartnerS
 
     # The other partner's messages were untouched by lune's attempts.
     soleil_errors: list[str] = []
-    soleil = await connect_as(partner_server.credentials("soleil"), partner_server.url,
-                              soleil_errors)
+    soleil = await connect_as(
+        partner_server.credentials("soleil"), partner_server.url, soleil_errors
+    )
     try:
         pull = await soleil.jetstream().pull_subscribe_bind(
             durable="partner-soleil", stream=PUBLIC_STREAM
@@ -194,16 +207,22 @@ def test_partners_add_refuses_subjects_outside_the_public_tree(
 
 def capabilities() -> Capabilities:
     return Capabilities.of(
-        categories=["dresses"], max_complexity=4,
+        categories=["dresses"],
+        max_complexity=4,
         location=Location(GeoPoint(48.85, 2.35), "Paris"),
-        price_band=PriceBand(10_000, 50_000, "EUR"), capacity_per_month=5,
+        price_band=PriceBand(10_000, 50_000, "EUR"),
+        capacity_per_month=5,
     )
 
 
 def run_example(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ROOT / "examples" / "partner_subscriber.py"), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -225,7 +244,9 @@ def test_the_example_partner_receives_its_match_requests_validated(
         for partner in ("p-lune", "p-soleil"):
             atelier = container.ateliers.register_atelier(
                 RegisterAtelier(
-                    name=partner, partner_id=partner, capabilities=capabilities(),
+                    name=partner,
+                    partner_id=partner,
+                    capabilities=capabilities(),
                     contact=ContactDetails(f"{partner}@ateliers.example", "+33 1 23 45 67 89"),
                 )
             ).aggregate
@@ -233,14 +254,24 @@ def test_the_example_partner_receives_its_match_requests_validated(
         design_id = uuid.uuid4()
         container.ateliers.request_match(
             RequestMatch(
-                design_id=design_id, requested_by="designer-1",
+                design_id=design_id,
+                requested_by="designer-1",
                 requirements=DesignRequirements("dresses", 3, Money(30_000, "EUR")),
             ),
             profiles,
         )
         creds = str(partner_server.data_dir / "partners" / "lune.json")
-        done = run_example("--credentials", creds, "--schema", str(SCHEMA_FILE),
-                           "--max-messages", "1", "--timeout", "45", "--strict")
+        done = run_example(
+            "--credentials",
+            creds,
+            "--schema",
+            str(SCHEMA_FILE),
+            "--max-messages",
+            "1",
+            "--timeout",
+            "45",
+            "--strict",
+        )
         assert done.returncode == 0, done.stderr
         [line] = done.stdout.splitlines()
         printed = json.loads(line)
@@ -250,9 +281,17 @@ def test_the_example_partner_receives_its_match_requests_validated(
         assert printed["message"]["atelier_id"] == ATELIER_A
 
         # Asking for the other atelier's subject is refused, and the example says so.
-        refused = run_example("--credentials", creds, "--schema", str(SCHEMA_FILE), "--plain",
-                              "--subject", f"modiste.public.v1.ateliers.{ATELIER_B}.>",
-                              "--timeout", "10")
+        refused = run_example(
+            "--credentials",
+            creds,
+            "--schema",
+            str(SCHEMA_FILE),
+            "--plain",
+            "--subject",
+            f"modiste.public.v1.ateliers.{ATELIER_B}.>",
+            "--timeout",
+            "10",
+        )
         assert refused.returncode == 2, refused.stdout + refused.stderr
         assert "permissions violation" in refused.stderr.lower()
     finally:
@@ -263,9 +302,22 @@ def test_partners_add_without_a_running_server_defers_the_consumer(tmp_path: Pat
     env = {k: v for k, v in os.environ.items() if not k.startswith("MODISTE_")}
     env["MODISTE_DATA_DIR"] = str(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-m", "interfaces.cli.main", "partners", "add", "lune",
-         "--atelier", ATELIER_A],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-m",
+            "interfaces.cli.main",
+            "partners",
+            "add",
+            "lune",
+            "--atelier",
+            ATELIER_A,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     assert "not running" in done.stdout

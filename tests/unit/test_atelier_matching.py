@@ -71,8 +71,13 @@ LONDON = GeoPoint(51.5074, -0.1278)
 
 
 def test_the_weights_are_documented_and_add_up_to_one() -> None:
-    assert (WEIGHTS.category, WEIGHTS.complexity, WEIGHTS.distance, WEIGHTS.budget,
-            WEIGHTS.capacity) == (0.30, 0.25, 0.15, 0.20, 0.10)
+    assert (
+        WEIGHTS.category,
+        WEIGHTS.complexity,
+        WEIGHTS.distance,
+        WEIGHTS.budget,
+        WEIGHTS.capacity,
+    ) == (0.30, 0.25, 0.15, 0.20, 0.10)
     with pytest.raises(ValueError):
         ScoreWeights(category=0.5)
 
@@ -170,7 +175,9 @@ def test_raising_the_budget_never_lowers_an_ateliers_score(
 ) -> None:
     assume(design.budget.amount + extra < 10**12)
     richer = DesignRequirements(
-        design.category, design.complexity, Money(design.budget.amount + extra, "EUR"),
+        design.category,
+        design.complexity,
+        Money(design.budget.amount + extra, "EUR"),
         design.location,
     )
     assert score_atelier(richer, atelier).score >= score_atelier(design, atelier).score - 1e-12

@@ -119,7 +119,11 @@ def test_a_match_records_ranked_candidates_with_their_score_components() -> None
     candidates = event.candidates  # type: ignore[attr-defined]
     assert [c["rank"] for c in candidates] == [1, 2]
     assert set(candidates[0]["components"]) == {
-        "category", "complexity", "distance", "budget", "capacity"
+        "category",
+        "complexity",
+        "distance",
+        "budget",
+        "capacity",
     }
 
 
@@ -163,10 +167,15 @@ def test_acceptance_is_final_and_repeating_it_is_a_no_op() -> None:
 def test_resubmitting_the_same_quote_id_is_idempotent() -> None:
     match = a_match("p-a")
     quote(match, "p-a", quote_id="q-1")
-    assert match.submit_quote(
-        quote_id="q-1", atelier_id=str(atelier_id_for("p-a")), price=Money(1, "EUR"),
-        lead_time_days=1,
-    ) is False
+    assert (
+        match.submit_quote(
+            quote_id="q-1",
+            atelier_id=str(atelier_id_for("p-a")),
+            price=Money(1, "EUR"),
+            lead_time_days=1,
+        )
+        is False
+    )
 
 
 # -- sealing ---------------------------------------------------------------------------------

@@ -30,8 +30,15 @@ def test_a_partner_reads_its_subjects_and_drives_only_its_own_consumer() -> None
 
 @pytest.mark.parametrize(
     "subject",
-    ["modiste.events.>", "modiste.public.v1", "modiste.public.v2.catalog.>", ">",
-     "modiste.public.v1.cat alog", "modiste.public.v1.>.x", "modiste.public.v1.a*"],
+    [
+        "modiste.events.>",
+        "modiste.public.v1",
+        "modiste.public.v2.catalog.>",
+        ">",
+        "modiste.public.v1.cat alog",
+        "modiste.public.v1.>.x",
+        "modiste.public.v1.a*",
+    ],
 )
 def test_only_subjects_inside_the_public_v1_tree_are_granted(subject: str) -> None:
     with pytest.raises(InvalidPartnerError):

@@ -35,20 +35,75 @@ METADATA = EventMetadata("corr-1", "http:req-1", "merchant:m-1")
 
 # The v1 contract, frozen: v1 may add optional fields, never drop, rename or require more.
 V1_REQUIRED = {
-    "ProductListed": {"type", "schema_version", "event_id", "occurred_at", "correlation_id",
-                      "product_id", "title", "description", "category", "brand", "price"},
-    "PriceChanged": {"type", "schema_version", "event_id", "occurred_at", "correlation_id",
-                     "product_id", "price"},
-    "ProductDelisted": {"type", "schema_version", "event_id", "occurred_at", "correlation_id",
-                        "product_id", "reason"},
-    "OrderConfirmed": {"type", "schema_version", "event_id", "occurred_at", "correlation_id",
-                       "order_id", "lines", "total"},
-    "MatchRequested": {"type", "schema_version", "event_id", "occurred_at", "correlation_id",
-                       "match_id", "design_id", "atelier_id", "rank", "score", "category",
-                       "complexity", "budget"},
-    "MatchAccepted": {"type", "schema_version", "event_id", "occurred_at", "correlation_id",
-                      "match_id", "design_id", "atelier_id", "quote_id", "price",
-                      "lead_time_days"},
+    "ProductListed": {
+        "type",
+        "schema_version",
+        "event_id",
+        "occurred_at",
+        "correlation_id",
+        "product_id",
+        "title",
+        "description",
+        "category",
+        "brand",
+        "price",
+    },
+    "PriceChanged": {
+        "type",
+        "schema_version",
+        "event_id",
+        "occurred_at",
+        "correlation_id",
+        "product_id",
+        "price",
+    },
+    "ProductDelisted": {
+        "type",
+        "schema_version",
+        "event_id",
+        "occurred_at",
+        "correlation_id",
+        "product_id",
+        "reason",
+    },
+    "OrderConfirmed": {
+        "type",
+        "schema_version",
+        "event_id",
+        "occurred_at",
+        "correlation_id",
+        "order_id",
+        "lines",
+        "total",
+    },
+    "MatchRequested": {
+        "type",
+        "schema_version",
+        "event_id",
+        "occurred_at",
+        "correlation_id",
+        "match_id",
+        "design_id",
+        "atelier_id",
+        "rank",
+        "score",
+        "category",
+        "complexity",
+        "budget",
+    },
+    "MatchAccepted": {
+        "type",
+        "schema_version",
+        "event_id",
+        "occurred_at",
+        "correlation_id",
+        "match_id",
+        "design_id",
+        "atelier_id",
+        "quote_id",
+        "price",
+        "lead_time_days",
+    },
 }
 
 
@@ -71,8 +126,12 @@ def envelopes(aggregate: Any, start: int = 1) -> list[EventEnvelope]:
 def product_envelopes() -> list[EventEnvelope]:
     with bound_metadata(METADATA):
         product = Product.list(
-            title="Silk slip dress", description="Bias cut", category="Dresses",
-            brand="Maison Lune", price=Money(12900, "EUR"), image_sha256="ab" * 32,
+            title="Silk slip dress",
+            description="Bias cut",
+            category="Dresses",
+            brand="Maison Lune",
+            price=Money(12900, "EUR"),
+            image_sha256="ab" * 32,
             product_id=PRODUCT_ID,
         )
         product.change_price(Money(9900, "EUR"))
@@ -92,19 +151,24 @@ def an_order() -> Order:
 
 def a_match() -> tuple[AtelierMatch, list[str]]:
     caps = Capabilities.of(
-        categories=["dresses"], max_complexity=4,
+        categories=["dresses"],
+        max_complexity=4,
         location=Location(GeoPoint(48.85, 2.35), "Paris"),
-        price_band=PriceBand(10_000, 50_000, "EUR"), capacity_per_month=5,
+        price_band=PriceBand(10_000, 50_000, "EUR"),
+        capacity_per_month=5,
     )
     ateliers = [str(atelier_id_for(p)) for p in ("p-a", "p-b")]
     design = DesignRequirements("dresses", 3, Money(30_000, "EUR"), GeoPoint(45.76, 4.83))
     with bound_metadata(METADATA):
         match = AtelierMatch.request(
-            design_id=str(uuid.uuid4()), requested_by="designer-1", design=design,
+            design_id=str(uuid.uuid4()),
+            requested_by="designer-1",
+            design=design,
             ranked=rank_ateliers(design, [AtelierProfile(a, caps) for a in ateliers], 3),
         )
-        match.submit_quote(quote_id="q-1", atelier_id=ateliers[1], price=Money(27_000, "EUR"),
-                           lead_time_days=21)
+        match.submit_quote(
+            quote_id="q-1", atelier_id=ateliers[1], price=Money(27_000, "EUR"), lead_time_days=21
+        )
         match.accept("q-1")
     return match, ateliers
 
@@ -125,10 +189,16 @@ def test_catalog_events_translate_to_their_v1_messages() -> None:
     assert out.subject == "modiste.public.v1.catalog.product_listed"
     body = as_json(out.message)
     assert {k: body[k] for k in body if k not in ("event_id", "occurred_at")} == {
-        "type": "ProductListed", "schema_version": 1, "correlation_id": "corr-1",
-        "product_id": str(PRODUCT_ID), "title": "Silk slip dress", "description": "Bias cut",
-        "category": "dresses", "brand": "Maison Lune",
-        "price": {"amount": 12900, "currency": "EUR"}, "image_path": "/blobs/" + "ab" * 32,
+        "type": "ProductListed",
+        "schema_version": 1,
+        "correlation_id": "corr-1",
+        "product_id": str(PRODUCT_ID),
+        "title": "Silk slip dress",
+        "description": "Bias cut",
+        "category": "dresses",
+        "brand": "Maison Lune",
+        "price": {"amount": 12900, "currency": "EUR"},
+        "image_path": "/blobs/" + "ab" * 32,
     }
     assert as_json(repriced[0].message)["price"] == {"amount": 9900, "currency": "EUR"}
     assert repriced[0].subject == "modiste.public.v1.catalog.price_changed"
@@ -141,8 +211,13 @@ def test_order_confirmed_reads_the_order_and_carries_no_customer_data() -> None:
     [out] = translate(confirmed, AggregateLookup(Orders(order)))
     body = as_json(out.message)
     assert out.subject == "modiste.public.v1.orders.order_confirmed"
-    assert body["lines"] == [{"product_id": str(PRODUCT_ID), "quantity": 2,
-                              "unit_price": {"amount": 9900, "currency": "EUR"}}]
+    assert body["lines"] == [
+        {
+            "product_id": str(PRODUCT_ID),
+            "quantity": 2,
+            "unit_price": {"amount": 9900, "currency": "EUR"},
+        }
+    ]
     assert body["total"] == {"amount": 19800, "currency": "EUR"}
     assert "alice" not in json.dumps(body)
 
@@ -171,8 +246,9 @@ def test_event_ids_are_stable_per_internal_event_and_recipient() -> None:
 
 def test_internal_events_partners_do_not_see_translate_to_nothing() -> None:
     with bound_metadata(METADATA):
-        product = Product.list(title="t", description="", category="c", brand="b",
-                               price=Money(100, "EUR"))
+        product = Product.list(
+            title="t", description="", category="c", brand="b", price=Money(100, "EUR")
+        )
         product.adjust_stock(5, "delivery")
     assert [translate(e, None) for e in envelopes(product)][1] == []  # type: ignore[arg-type]
 
@@ -236,8 +312,9 @@ def test_the_v1_shapes_are_frozen() -> None:
         assert set(definition["required"]) == required, name
         assert required <= set(definition["properties"]), name
     assert set(V1_REQUIRED) == {t.__name__ for t in MESSAGE_TYPES}
-    assert all("customer" not in p for d in schema["$defs"].values()
-               for p in d.get("properties", {}))
+    assert all(
+        "customer" not in p for d in schema["$defs"].values() for p in d.get("properties", {})
+    )
 
 
 def test_docs_hold_the_current_schema() -> None:

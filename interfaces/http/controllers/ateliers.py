@@ -34,11 +34,9 @@ from interfaces.http.ateliers_schemas import (
     Acceptance,
     AcceptedContactOut,
     AtelierCreate,
-    AtelierOut,
     AtelierPage,
     CapabilitiesIn,
     MatchCreate,
-    MatchOut,
     QuoteCreate,
     atelier_out,
     atelier_summary,
@@ -221,9 +219,7 @@ async def _accepted_contact(
     )
     if not (is_designer or is_atelier):
         return None
-    atelier = await read_in_thread(
-        container.ateliers.get_atelier, uuid.UUID(accepted.atelier_id)
-    )
+    atelier = await read_in_thread(container.ateliers.get_atelier, uuid.UUID(accepted.atelier_id))
     contact = await read_in_thread(container.ateliers.contact_of, atelier)
     return AcceptedContactOut(
         atelier_id=atelier.id, name=atelier.name, email=contact.email, phone=contact.phone
