@@ -22,7 +22,7 @@ rate as a ratio to the raw one-row-per-transaction baseline on one connection.
 The database is a fresh PostgreSQL started in a temporary directory (the local-mode code),
 or, with MODISTE_BENCH_DATABASE_URL, a scratch database created on that server and dropped
 afterwards (needs CREATEDB). Not collected by pytest (``--ignore=tests/bench``); no timing
-is asserted anywhere. About a minute on 2 cores.
+is asserted anywhere. One to two minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -396,7 +396,7 @@ def bench_raw(database_url: str, seconds: float, clients: int) -> list[Result]:
 # -- report ---------------------------------------------------------------------------------
 
 
-def report(results: list[Result], baseline: Result, environment: str) -> None:
+def report(results: list[Result], baseline: Result, environment: str, clients: int) -> None:
     table = Table(title=f"Write path ({environment})", title_justify="left")
     table.add_column("measurement")
     table.add_column("ops", justify="right")
@@ -421,6 +421,14 @@ def report(results: list[Result], baseline: Result, environment: str) -> None:
         f"stream length {LONG_STREAM:,} vs {SHORT_STREAM}: "
         f"{long.rate / short.rate:.2f}x the command rate"
     )
+    scaling = []
+    for prefix in ("app: ", "raw: INSERT, ", "raw: LOCK TABLE + NOTIFY + INSERT, "):
+        rows = [r for n, r in by_name.items() if n.startswith(prefix) and "distinct" in n] or [
+            r for n, r in by_name.items() if n.startswith(prefix) and "1 row/txn" in n
+        ]
+        if len(rows) == 2:
+            scaling.append(f"{prefix.rstrip(', :')} {rows[1].rate / rows[0].rate:.2f}x")
+    console.print(f"1 -> {clients} clients: " + ", ".join(scaling))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -451,7 +459,7 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             container.close()
     baseline = next(r for r in results if r.name == "raw: INSERT, 1 row/txn, 1 conn")
-    report(results, baseline, environment)
+    report(results, baseline, environment, args.clients)
 
 
 if __name__ == "__main__":
