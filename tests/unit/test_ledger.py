@@ -17,7 +17,7 @@ from domain.finance.aggregates import (
     check_balanced,
     ledger_id,
 )
-from domain.shared.errors import InvariantViolationError, InvalidMoneyError, ValidationError
+from domain.shared.errors import InvalidMoneyError, InvariantViolationError, ValidationError
 from domain.shared.money import Money
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
