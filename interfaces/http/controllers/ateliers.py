@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import asyncpg
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from application.ateliers import RegisterAtelier, RequestMatch, SubmitQuote
@@ -34,9 +35,11 @@ from interfaces.http.ateliers_schemas import (
     Acceptance,
     AcceptedContactOut,
     AtelierCreate,
+    AtelierOut,
     AtelierPage,
     CapabilitiesIn,
     MatchCreate,
+    MatchOut,
     QuoteCreate,
     atelier_out,
     atelier_summary,
@@ -82,6 +85,7 @@ class AtelierController(Controller):
         operation_id="registerAtelier",
         guards=[requires_role("operator", "partner")],
         status_code=201,
+        responses={201: ResponseSpec(AtelierOut, description="The registered atelier")},
     )
     async def register_atelier(
         self,
@@ -140,7 +144,11 @@ class AtelierController(Controller):
             position=position,
         )
 
-    @get("/{atelier_id:uuid}", operation_id="getAtelier")
+    @get(
+        "/{atelier_id:uuid}",
+        operation_id="getAtelier",
+        responses={200: ResponseSpec(AtelierOut, description="The atelier")},
+    )
     async def get_atelier(
         self,
         request: Request[Any, Any, Any],
@@ -161,6 +169,7 @@ class AtelierController(Controller):
         operation_id="updateAtelierCapabilities",
         guards=[requires_role("operator", "partner")],
         status_code=200,
+        responses={200: ResponseSpec(AtelierOut, description="The atelier")},
     )
     async def update_capabilities(
         self,
@@ -235,6 +244,7 @@ class AtelierMatchController(Controller):
         operation_id="requestAtelierMatch",
         guards=[requires_role("designer")],
         status_code=201,
+        responses={201: ResponseSpec(MatchOut, description="Ranked ateliers, each scored")},
     )
     async def request_match(
         self,
@@ -281,7 +291,11 @@ class AtelierMatchController(Controller):
 
         return await idempotent(request, idempotency_key, idempotency, produce)
 
-    @get("/atelier-matches/{match_id:uuid}", operation_id="getAtelierMatch")
+    @get(
+        "/atelier-matches/{match_id:uuid}",
+        operation_id="getAtelierMatch",
+        responses={200: ResponseSpec(MatchOut, description="The match as the caller sees it")},
+    )
     async def get_match(
         self,
         request: Request[Any, Any, Any],
@@ -301,6 +315,7 @@ class AtelierMatchController(Controller):
         operation_id="submitAtelierQuote",
         guards=[requires_role("partner")],
         status_code=201,
+        responses={201: ResponseSpec(MatchOut, description="Your share of the match")},
     )
     async def submit_quote(
         self,
@@ -343,6 +358,7 @@ class AtelierMatchController(Controller):
         operation_id="acceptAtelierQuote",
         guards=[requires_role("designer")],
         status_code=200,
+        responses={200: ResponseSpec(MatchOut, description="The accepted match")},
     )
     async def accept_quote(
         self,
