@@ -227,15 +227,24 @@ class WriterPlan:
     def argv(self, database_url: str, index: int, go_file: Path, ready_dir: Path) -> list[str]:
         argv = [
             *WRITER,
-            "--database-url", database_url,
-            "--seed", str(index),
-            "--products", str(self.products),
-            "--adjustments", str(self.adjustments),
-            "--orders", str(self.orders),
-            "--listing-batch", str(self.listing_batch),
-            "--rate", str(self.rate),
-            "--go-file", str(go_file),
-            "--ready-file", str(ready_dir / f"writer-{index}.ready"),
+            "--database-url",
+            database_url,
+            "--seed",
+            str(index),
+            "--products",
+            str(self.products),
+            "--adjustments",
+            str(self.adjustments),
+            "--orders",
+            str(self.orders),
+            "--listing-batch",
+            str(self.listing_batch),
+            "--rate",
+            str(self.rate),
+            "--go-file",
+            str(go_file),
+            "--ready-file",
+            str(ready_dir / f"writer-{index}.ready"),
         ]
         for product_id in self.shared:
             argv += ["--shared", product_id]
@@ -252,10 +261,15 @@ class WriterProcesses:
 
     def go(self, timeout: float = 90) -> None:
         wait_until(
-            lambda: all(
-                (self.ready_dir / f"writer-{i}.ready").exists() for i in range(len(self.processes))
-            )
-            or any(p.proc is not None and p.proc.poll() not in (None, 0) for p in self.processes),
+            lambda: (
+                all(
+                    (self.ready_dir / f"writer-{i}.ready").exists()
+                    for i in range(len(self.processes))
+                )
+                or any(
+                    p.proc is not None and p.proc.poll() not in (None, 0) for p in self.processes
+                )
+            ),
             timeout,
             "the writer processes to be ready",
             diagnostics=self.logs,
@@ -302,8 +316,97 @@ def start_writers(
     return writers
 
 
+@dataclass
+class WriteSummary:
+    commands: int = 0
+    last_position: int = 0
+    conflicts: int = 0
+    seconds: float = 0.0
+
+
+def write_commands(
+    container: Any,
+    plan: WriterPlan,
+    seed: int = 0,
+    *,
+    ready: Callable[[], None] | None = None,
+) -> WriteSummary:
+    """Run ``plan``'s commands through the Applications of ``container``.
+
+    Products are listed several per save (one transaction, several aggregates), then stock is
+    adjusted on them (and on ``plan.shared`` every third time: version races between
+    writers), then orders are placed and some paid or cancelled.
+    """
+    from application.errors import ConcurrencyConflictError
+    from application.orders import PlaceOrder, RecordPayment, RequestedLine
+    from domain.catalog.aggregates import Product
+    from domain.shared.money import Money
+
+    rng = random.Random(seed)
+    summary = WriteSummary()
+    pace = 1.0 / plan.rate if plan.rate > 0 else 0.0
+    if ready is not None:
+        ready()
+    started = next_at = time.monotonic()
+
+    def record(position: int | None) -> None:
+        nonlocal next_at
+        if position is not None:
+            summary.commands += 1
+            summary.last_position = max(summary.last_position, position)
+        if pace:
+            next_at = max(next_at + pace, time.monotonic() - 1.0)
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    own: list[uuid.UUID] = []
+    while len(own) < plan.products:
+        batch = [
+            Product.list(
+                title=f"Writer {seed} product {len(own) + i}",
+                description="made by a fault-test writer",
+                category=rng.choice(["dresses", "shirts", "shoes", "bags"]),
+                brand=rng.choice(["Nord", "Sud", "Est"]),
+                price=Money(rng.randrange(1000, 90000), "EUR"),
+            )
+            for i in range(min(plan.listing_batch, plan.products - len(own)))
+        ]
+        recordings = container.catalog.save(*batch)
+        own += [p.id for p in batch]
+        record(max(r.notification.id for r in recordings))
+    shared = [uuid.UUID(s) for s in plan.shared]
+    for n in range(plan.adjustments):
+        target = rng.choice(shared) if shared and n % 3 == 0 else rng.choice(own)
+        try:
+            result = container.catalog.adjust_stock(target, rng.randrange(1, 9), f"w{n}")
+        except ConcurrencyConflictError:
+            summary.conflicts += 1
+            continue
+        record(result.position)
+    for n in range(plan.orders):
+        placed = container.orders.place_order(
+            PlaceOrder(
+                customer_id=f"customer-{seed}-{n % 7}",
+                currency="EUR",
+                lines=[RequestedLine(rng.choice(own), rng.randrange(1, 3))],
+            )
+        )
+        record(placed.position)
+        order = placed.aggregate
+        if n % 3 == 0:
+            record(container.orders.cancel_order(order.id, "changed mind").position)
+        elif n % 3 == 1:
+            paid = container.orders.record_payment(
+                RecordPayment(order.id, order.total, "card", f"psp-{n}")
+            )
+            record(paid.position)
+    summary.seconds = round(time.monotonic() - started, 3)
+    return summary
+
+
 def _writer_main(argv: Sequence[str]) -> int:
-    """One writer process: lists products (several per save) and adjusts stock."""
+    """One writer process: bootstraps a Container and runs :func:`write_commands`."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--seed", type=int, default=0)
@@ -317,94 +420,36 @@ def _writer_main(argv: Sequence[str]) -> int:
     parser.add_argument("--ready-file", required=True)
     args = parser.parse_args(argv)
 
-    from dataclasses import replace
+    from dataclasses import asdict, replace
 
-    from application.errors import ConcurrencyConflictError
-    from application.orders import PlaceOrder, RecordPayment, RequestedLine
-    from domain.catalog.aggregates import Product
-    from domain.shared.money import Money
     from infrastructure.bootstrap import bootstrap
     from infrastructure.settings import Settings
 
+    plan = WriterPlan(
+        products=args.products,
+        adjustments=args.adjustments,
+        orders=args.orders,
+        listing_batch=args.listing_batch,
+        rate=args.rate,
+        shared=args.shared,
+    )
+
+    def ready() -> None:
+        """Tell the test we are ready; start when it says go (all writers at once)."""
+        Path(args.ready_file).touch()
+        deadline = time.monotonic() + 120
+        while not Path(args.go_file).exists():
+            if time.monotonic() > deadline:
+                raise SystemExit("writer: no go signal")
+            time.sleep(0.01)
+
     settings = replace(Settings.from_env(), db_pool_size=2, db_pool_max_overflow=2)
     container = bootstrap(settings, args.database_url)
-    rng = random.Random(args.seed)
-    positions: list[int] = []
-    conflicts = 0
-    pace = 1.0 / args.rate if args.rate > 0 else 0.0
-    next_at = 0.0
-
-    def record(position: int | None) -> None:
-        nonlocal next_at
-        if position is not None:
-            positions.append(position)
-        if pace:
-            next_at = max(next_at + pace, time.monotonic() - 1.0)
-            delay = next_at - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-
-    Path(args.ready_file).touch()
-    deadline = time.monotonic() + 120
-    while not Path(args.go_file).exists():
-        if time.monotonic() > deadline:
-            print("writer: no go signal", file=sys.stderr)
-            return 2
-        time.sleep(0.01)
-    next_at = time.monotonic()
-    started = time.monotonic()
-    own: list[uuid.UUID] = []
     try:
-        while len(own) < args.products:
-            batch = [
-                Product.list(
-                    title=f"Writer {args.seed} product {len(own) + i}",
-                    description="made by a fault-test writer",
-                    category=rng.choice(["dresses", "shirts", "shoes", "bags"]),
-                    brand=rng.choice(["Nord", "Sud", "Est"]),
-                    price=Money(rng.randrange(1000, 90000), "EUR"),
-                )
-                for i in range(min(args.listing_batch, args.products - len(own)))
-            ]
-            recordings = container.catalog.save(*batch)
-            own += [p.id for p in batch]
-            record(max(r.notification.id for r in recordings))
-        shared = [uuid.UUID(s) for s in args.shared]
-        for n in range(args.adjustments):
-            target = rng.choice(shared) if shared and n % 3 == 0 else rng.choice(own)
-            try:
-                result = container.catalog.adjust_stock(target, rng.randrange(1, 9), f"w{n}")
-            except ConcurrencyConflictError:
-                conflicts += 1
-                continue
-            record(result.position)
-        for n in range(args.orders):
-            placed = container.orders.place_order(
-                PlaceOrder(
-                    customer_id=f"customer-{args.seed}-{n % 7}",
-                    currency="EUR",
-                    lines=[RequestedLine(rng.choice(own), rng.randrange(1, 3))],
-                )
-            )
-            record(placed.position)
-            order = placed.aggregate
-            if n % 3 == 0:
-                record(container.orders.cancel_order(order.id, "changed mind").position)
-            elif n % 3 == 1:
-                paid = container.orders.record_payment(
-                    RecordPayment(order.id, order.total, "card", f"psp-{n}")
-                )
-                record(paid.position)
+        summary = write_commands(container, plan, args.seed, ready=ready)
     finally:
         container.close()
-    summary = {
-        "seed": args.seed,
-        "commands": len(positions),
-        "last_position": max(positions, default=0),
-        "conflicts": conflicts,
-        "seconds": round(time.monotonic() - started, 3),
-    }
-    print(SUMMARY_PREFIX + json.dumps(summary), flush=True)
+    print(SUMMARY_PREFIX + json.dumps({"seed": args.seed, **asdict(summary)}), flush=True)
     return 0
 
 
