@@ -148,10 +148,11 @@ T = TypeVar("T")
 def snapshotted_aggregates() -> tuple[type[ModisteAggregate], ...]:
     """Aggregates whose long streams get snapshots (a stock-heavy product, a busy ledger)."""
     from domain.catalog.aggregates import Product
+    from domain.finance.aggregates import Ledger
     from domain.ops.aggregates import OpsAlert
     from domain.orders.aggregates import Order
 
-    return (Product, Order, OpsAlert)
+    return (Product, Order, OpsAlert, Ledger)
 
 
 def retry_on_conflict(attempt: Callable[[], T]) -> T:

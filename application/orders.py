@@ -11,6 +11,7 @@ from eventsourcing.persistence import IntegrityError
 from application.base import CommandResult, ModisteApplication, last_position
 from application.errors import NotFoundError
 from domain.catalog.aggregates import Product
+from domain.marketing.aggregates import Campaign, campaign_id, normalise_code
 from domain.orders.aggregates import Order, OrderLine
 from domain.shared.errors import ValidationError
 from domain.shared.money import Money, validate_currency
@@ -73,7 +74,7 @@ class OrdersApplication(ModisteApplication):
         order = Order.place(
             customer_id=command.customer_id,
             lines=lines,
-            campaign_code=command.campaign_code,
+            campaign_code=self._running_campaign_code(command.campaign_code),
             order_id=order_id,
         )
         try:
@@ -110,6 +111,27 @@ class OrdersApplication(ModisteApplication):
             return self.load(order_id, Order)
         except NotFoundError:
             return None
+
+    def _running_campaign_code(self, code: str | None) -> str | None:
+        """The normalised code of a launched campaign; any other code is refused (422).
+
+        Refusing at placing time tells the customer at once that the code is wrong, and
+        keeps every attributed order attributable (see ADR 0009).
+        """
+        if code is None:
+            return None
+        normalised = normalise_code(code, "campaign_code")
+        try:
+            campaign = self.load(campaign_id(normalised), Campaign)
+        except NotFoundError:
+            raise ValidationError(
+                f"campaign code {normalised} does not exist", "campaign_code"
+            ) from None
+        if not campaign.is_running:
+            raise ValidationError(
+                f"campaign {normalised} is {campaign.status}, not running", "campaign_code"
+            )
+        return normalised
 
     def _price_line(self, index: int, line: RequestedLine, currency: str) -> OrderLine:
         field = f"lines[{index}]"

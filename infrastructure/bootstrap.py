@@ -11,6 +11,8 @@ from eventsourcing.persistence import InfrastructureFactory
 
 from application.ateliers import AteliersApplication
 from application.catalog import CatalogApplication
+from application.finance import FinanceApplication
+from application.marketing import MarketingApplication
 from application.ops import OpsApplication
 from application.orders import OrdersApplication
 from infrastructure.crypto import build_sealer
@@ -27,11 +29,15 @@ class Container:
     factory: InfrastructureFactory
     catalog: CatalogApplication
     orders: OrdersApplication
+    finance: FinanceApplication
+    marketing: MarketingApplication
     ops: OpsApplication
     ateliers: AteliersApplication
 
     def close(self) -> None:
-        for app in (self.catalog, self.orders, self.ops, self.ateliers):
+        for app in (
+            self.catalog, self.orders, self.finance, self.marketing, self.ops, self.ateliers
+        ):
             app.close()
         self.factory.close()
 
@@ -62,6 +68,8 @@ def bootstrap(settings: Settings, database_url: str) -> Container:
             factory=factory,
             catalog=CatalogApplication(factory, settings.snapshot_interval),
             orders=OrdersApplication(factory, settings.snapshot_interval),
+            finance=FinanceApplication(factory, settings.snapshot_interval),
+            marketing=MarketingApplication(factory, settings.snapshot_interval),
             ops=OpsApplication(factory, settings.snapshot_interval),
             ateliers=AteliersApplication(
                 factory, settings.snapshot_interval, sealer=build_sealer(settings)

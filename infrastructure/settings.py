@@ -29,6 +29,30 @@ def _env_list(name: str) -> list[str]:
 
 
 @dataclass(frozen=True)
+class OpsSettings:
+    """When the OpsAgent checks the system and what it raises alerts about."""
+
+    check_interval_seconds: float = 15.0
+    consumer_lag_events: int = 1000
+    consumer_lag_seconds: float = 60.0
+    relay_lag_events: int = 1000
+    dead_letters: int = 0
+    disk_used_ratio: float = 0.90
+
+    @classmethod
+    def from_env(cls) -> OpsSettings:
+        """Read the MODISTE_OPS_* variables (documented in the README)."""
+        return cls(
+            check_interval_seconds=_env_float("MODISTE_OPS_CHECK_INTERVAL", 15.0),
+            consumer_lag_events=_env_int("MODISTE_OPS_LAG_EVENTS", 1000),
+            consumer_lag_seconds=_env_float("MODISTE_OPS_LAG_SECONDS", 60.0),
+            relay_lag_events=_env_int("MODISTE_OPS_RELAY_LAG_EVENTS", 1000),
+            dead_letters=_env_int("MODISTE_OPS_DEAD_LETTERS", 0),
+            disk_used_ratio=_env_float("MODISTE_OPS_DISK_USED_RATIO", 0.90),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a Modiste process needs to know about its surroundings."""
 
@@ -58,6 +82,9 @@ class Settings:
     cipher_key: str | None = None
     """Base64 AES key sealing personal data in events; local mode keeps one in data_dir."""
     extra: dict[str, str] = field(default_factory=dict)
+    marketing_auto_draft: bool = False
+    """Draft a launch campaign for every newly listed product (MarketingAgent policy)."""
+    ops: OpsSettings = field(default_factory=OpsSettings)
 
     @property
     def local_mode(self) -> bool:
@@ -93,6 +120,9 @@ class Settings:
             consumer_max_deliver=_env_int("MODISTE_CONSUMER_MAX_DELIVER", 5),
             read_wait_timeout_seconds=_env_float("MODISTE_READ_WAIT_TIMEOUT", 2.0),
             snapshot_interval=_env_int("MODISTE_SNAPSHOT_INTERVAL", 50),
+            marketing_auto_draft=(_env("MODISTE_MARKETING_AUTO_DRAFT", "false") or "false").lower()
+            in ("1", "true", "yes"),
+            ops=OpsSettings.from_env(),
             models_dir=Path(models_dir).resolve() if models_dir else None,
             cipher_key=_env("MODISTE_CIPHER_KEY"),
         )

@@ -22,6 +22,7 @@ from infrastructure.messaging.relay import Relay, RelayPositionStore
 from infrastructure.messaging.stream import StreamSettings, ensure_streams
 from infrastructure.messaging.subjects import context_events
 from infrastructure.settings import Settings
+from interfaces.monitoring import ops_agent, runs_ops_agent
 from interfaces.partners.publisher import partner_publisher
 from projections.registry import all_projectors
 from projections.runner import ProjectionHandler, ensure_projection_tables
@@ -147,8 +148,13 @@ async def run_worker(
             )
             for handler in handlers
         ]
+        tasks = [runner.run(stop) for runner in runners]
+        if group == "agents" and runs_ops_agent(only):
+            # The OpsAgent is timer-driven: it runs beside the consumers, not as one.
+            agent = ops_agent(container, pool, js)
+            tasks.append(agent.run(stop, settings.ops.check_interval_seconds))
         log.info("worker.started", group=group, consumers=[h.name for h in handlers])
-        await asyncio.gather(*(runner.run(stop) for runner in runners))
+        await asyncio.gather(*tasks)
     finally:
         await nc.drain()
         await pool.close()

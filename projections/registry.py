@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from projections.ateliers import AteliersProjector
 from projections.base import Projector
+from projections.campaigns import CampaignsProjector
 from projections.catalog import CatalogProjector
+from projections.finance import FinanceProjector
+from projections.ops import OpsProjector
 from projections.orders import OrdersProjector
 
 
 def all_projectors() -> dict[str, Projector]:
     projectors: list[Projector] = [CatalogProjector(), OrdersProjector(), AteliersProjector()]
+    projectors += [FinanceProjector(), CampaignsProjector(), OpsProjector()]
     return {p.name: p for p in projectors}

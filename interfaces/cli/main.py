@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import signal
 import socket
 import sys
@@ -276,11 +277,12 @@ def up() -> None:
             healthy, detail = _wait_healthy(
                 base_url + HEALTH_PATH, supervisor, API_READY_TIMEOUT_SECONDS
             )
+            if not (healthy or supervisor.stopping or supervisor.failed):
+                supervisor.note(f"the API is not healthy yet ({detail}); still waiting")
+                healthy, detail = _wait_healthy(base_url + HEALTH_PATH, supervisor, math.inf)
             if healthy:
                 servers = {"Postgres": _redact(database_url), "NATS": _redact(nats_url)}
                 supervisor.print_block(_banner(settings, base_url, servers, bool(started)))
-            elif not supervisor.stopping:
-                supervisor.note(f"the API is not healthy yet ({detail})")
             exit_code = supervisor.wait()
     except KeyboardInterrupt:
         exit_code = 130

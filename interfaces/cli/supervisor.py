@@ -129,7 +129,13 @@ class Supervisor:
 
     @property
     def stopping(self) -> bool:
+        """True once a stop was requested (a signal, or request_stop())."""
         return self._stop_requested.is_set()
+
+    @property
+    def failed(self) -> bool:
+        """True once check() or wait() saw a child exit unexpectedly."""
+        return self._failure is not None
 
     def check(self) -> None:
         """Raise ChildFailedError if a child has exited unexpectedly."""

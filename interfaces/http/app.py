@@ -27,11 +27,15 @@ from infrastructure.settings import Settings
 from interfaces.http.auth import build_jwt_auth
 from interfaces.http.context import correlation_middleware, echo_correlation_id
 from interfaces.http.controllers.ateliers import AtelierController, AtelierMatchController
+from interfaces.http.controllers.campaigns import CampaignController
+from interfaces.http.controllers.finance import FinanceController
+from interfaces.http.controllers.metrics import MetricsController
 from interfaces.http.controllers.orders import OrderController
 from interfaces.http.controllers.partners import PartnerEventsController
 from interfaces.http.controllers.products import ProductController
 from interfaces.http.controllers.system import SystemController
 from interfaces.http.errors import EXCEPTION_HANDLERS
+from interfaces.http.metrics import metrics_outside_auth
 
 log = structlog.get_logger(__name__)
 
@@ -123,6 +127,9 @@ def create_app(config: ApiConfig) -> Litestar:
             AtelierController,
             AtelierMatchController,
             PartnerEventsController,
+            FinanceController,
+            CampaignController,
+            MetricsController,
         ],
         dependencies={
             "container": Provide(_provide_container, sync_to_thread=False),
@@ -133,7 +140,7 @@ def create_app(config: ApiConfig) -> Litestar:
         lifespan=[lifespan],
         before_send=[echo_correlation_id],
         # Correlation goes outermost so even a 401 carries X-Correlation-ID.
-        on_app_init=[jwt_auth.on_app_init, _correlation_outermost],
+        on_app_init=[jwt_auth.on_app_init, metrics_outside_auth, _correlation_outermost],
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=CORSConfig(allow_origins=settings.cors_origins)
         if settings.cors_origins

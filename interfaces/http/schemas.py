@@ -121,11 +121,58 @@ class DependencyHealth(msgspec.Struct, frozen=True):
     latency_ms: float | None = None
 
 
+class ConsumerHealth(msgspec.Struct, kw_only=True):
+    """How far one consumer is behind the event store (see projections/monitoring.py)."""
+
+    source: Literal["read_model", "jetstream"]
+    lag_events: int
+    lag_seconds: float | None = None
+    position: int | None = None
+    pending_messages: int | None = None
+    dead_letters: int = 0
+
+
+class RelayHealth(msgspec.Struct, kw_only=True):
+    position: int
+    lag_events: int
+
+
+class AlertSummary(msgspec.Struct, kw_only=True):
+    kind: str
+    subject: str
+    severity: str
+    since: str | None
+    value: float | None
+
+
+class AlertOut(msgspec.Struct, kw_only=True):
+    id: uuid.UUID
+    kind: str
+    subject: str
+    active: bool
+    severity: str
+    detail: str
+    value: float | None
+    times_raised: int
+    raised_at: str | None
+    resolved_at: str | None
+    updated_at: str
+
+
+class AlertList(msgspec.Struct, kw_only=True):
+    items: list[AlertOut]
+    position: int
+
+
 class HealthOut(msgspec.Struct, kw_only=True):
     status: Literal["ok", "degraded"]
     dependencies: dict[str, DependencyHealth]
     disk: dict[str, float]
-    consumers: dict[str, dict[str, object]] = msgspec.field(default_factory=dict)
+    consumers: dict[str, ConsumerHealth] = msgspec.field(default_factory=dict)
+    event_store_head: int | None = None
+    relay: RelayHealth | None = None
+    dead_letters: int = 0
+    alerts: list[AlertSummary] = msgspec.field(default_factory=list)
 
 
 class ProductSummary(msgspec.Struct, kw_only=True):

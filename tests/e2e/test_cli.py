@@ -28,7 +28,7 @@ from tests.conftest import JWT_SECRET
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MODISTE = [sys.executable, "-m", "interfaces.cli.main"]
-UP_READY_SECONDS = 90  # initdb on a busy 2-core machine included
+UP_READY_SECONDS = 120  # initdb and every child starting on a busy 2-core machine
 STOP_SECONDS = 45
 
 
