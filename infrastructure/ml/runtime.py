@@ -6,19 +6,45 @@ Runtime-safe: onnxruntime, numpy and tokenizers only (never torch).
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-import onnxruntime as ort
-import structlog
-from tokenizers import Regex, Tokenizer, decoders, normalizers, pre_tokenizers, processors
-from tokenizers.models import BPE
+#: Loading onnxruntime after usearch's extension in one process crashes the interpreter
+#: (usearch statically links libstdc++ and exports its unique locale symbols; onnxruntime's
+#: static initialisers then segfault in std::codecvt). Importing onnxruntime first is fine.
+ONNXRUNTIME_AFTER_USEARCH = (
+    "onnxruntime must be imported before usearch in the same process (usearch's statically "
+    "linked libstdc++ makes a later onnxruntime import segfault): import onnxruntime (or "
+    "infrastructure.ml.runtime) at process start, before the vector index"
+)
 
-from infrastructure.ml.manifest import DEFAULT_PROVIDERS
+
+def onnxruntime_import_blocked() -> bool:
+    """True when importing onnxruntime now would crash the interpreter (see above)."""
+    return "usearch.compiled" in sys.modules and "onnxruntime" not in sys.modules
+
+
+if onnxruntime_import_blocked():
+    raise ImportError(ONNXRUNTIME_AFTER_USEARCH)
+
+import numpy as np  # noqa: E402
+import numpy.typing as npt  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+import structlog  # noqa: E402
+from tokenizers import (  # noqa: E402
+    Regex,
+    Tokenizer,
+    decoders,
+    normalizers,
+    pre_tokenizers,
+    processors,
+)
+from tokenizers.models import BPE  # noqa: E402
+
+from infrastructure.ml.manifest import DEFAULT_PROVIDERS  # noqa: E402
 
 log = structlog.get_logger(__name__)
 

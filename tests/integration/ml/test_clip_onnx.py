@@ -9,9 +9,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from application.ports import ImageEmbedder, TextEmbedder
-from infrastructure.ml import runtime
-from infrastructure.ml.clip_onnx import OnnxClip
+from tests.integration.ml import skip_if_onnxruntime_cannot_load
+
+skip_if_onnxruntime_cannot_load()
+
+from application.ports import ImageEmbedder, TextEmbedder  # noqa: E402
+from infrastructure.ml import runtime  # noqa: E402
+from infrastructure.ml.clip_onnx import OnnxClip  # noqa: E402
 
 pytestmark = pytest.mark.ml
 

@@ -11,9 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from application.ports import GenerationRequest, ImageGenerator
-from infrastructure.ml.diffusion_onnx import OnnxDiffusion
-from infrastructure.ml.schedulers import DdimScheduler
+from tests.integration.ml import skip_if_onnxruntime_cannot_load
+
+skip_if_onnxruntime_cannot_load()
+
+from application.ports import GenerationRequest, ImageGenerator  # noqa: E402
+from infrastructure.ml.diffusion_onnx import OnnxDiffusion  # noqa: E402
+from infrastructure.ml.schedulers import DdimScheduler  # noqa: E402
 
 pytestmark = pytest.mark.ml
 

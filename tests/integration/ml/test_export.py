@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from infrastructure.ml.clip_onnx import OnnxClip
-from infrastructure.ml.diffusion_onnx import OnnxDiffusion
-from infrastructure.ml.manifest import (
+from tests.integration.ml import skip_if_onnxruntime_cannot_load
+
+skip_if_onnxruntime_cannot_load()
+
+from infrastructure.ml.clip_onnx import OnnxClip  # noqa: E402
+from infrastructure.ml.diffusion_onnx import OnnxDiffusion  # noqa: E402
+from infrastructure.ml.manifest import (  # noqa: E402
     ManifestError,
     combined_hash,
     file_entry_hashes,
@@ -107,3 +111,31 @@ def test_runtime_adapters_do_not_import_torch() -> None:
     )
     repo = Path(__file__).resolve().parents[3]
     subprocess.run([sys.executable, "-c", code], check=True, cwd=repo)
+
+
+def test_external_data_is_moved_renamed_and_hashed(export_dir: Path, tmp_path: Path) -> None:
+    """Models over 2 GB keep weights in a side file; it must follow the model and be hashed."""
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    import onnxruntime as ort
+
+    from infrastructure.ml.export import _file_entry, _move_onnx
+
+    src = tmp_path / "raw" / "model.onnx"
+    src.parent.mkdir()
+    model = onnx.load(str(export_dir / "clip" / "text.onnx"))
+    onnx.save_model(
+        model, str(src), save_as_external_data=True, location="model.onnx_data", size_threshold=0
+    )
+    dst = tmp_path / "final" / "text.onnx"
+    _move_onnx(src, dst)
+    assert (tmp_path / "final" / "text.onnx_data").is_file()
+    entry = _file_entry(tmp_path, dst)
+    assert [e["path"] for e in entry["external_data"]] == ["final/text.onnx_data"]
+    assert entry["external_data"][0]["sha256"] == sha256_file(tmp_path / "final" / "text.onnx_data")
+
+    ids = np.full((1, 77), 0, dtype=np.int64)
+    feeds = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    original = ort.InferenceSession(str(export_dir / "clip" / "text.onnx")).run(None, feeds)[0]
+    moved = ort.InferenceSession(str(dst)).run(None, feeds)[0]
+    np.testing.assert_array_equal(original, moved)
