@@ -201,11 +201,12 @@ class ClipBpeTokenizer:
             ]
         )
         tok.decoder = decoders.ByteLevel()
+        # Positional (sep, cls): tokenizers 0.23 renamed the ``cls`` keyword to ``cls_token``.
         tok.post_processor = processors.RobertaProcessing(
-            sep=(eos_token, vocab[eos_token]),
-            cls=(bos_token, vocab[bos_token]),
-            add_prefix_space=False,
+            (eos_token, vocab[eos_token]),
+            (bos_token, vocab[bos_token]),
             trim_offsets=False,
+            add_prefix_space=False,
         )
         tok.enable_truncation(max_length=max_length)
         tok.enable_padding(
