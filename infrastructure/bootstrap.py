@@ -11,12 +11,16 @@ from eventsourcing.persistence import InfrastructureFactory
 
 from application.ateliers import AteliersApplication
 from application.catalog import CatalogApplication
+from application.designs import DesignsApplication
 from application.finance import FinanceApplication
 from application.marketing import MarketingApplication
 from application.ops import OpsApplication
 from application.orders import OrdersApplication
+from infrastructure.blobs.file_store import FileBlobStore
 from infrastructure.crypto import build_sealer
 from infrastructure.eventstore.factory import build_factory
+from infrastructure.inference import MlModels
+from infrastructure.search.follower import FollowedDesignNeighbours
 from infrastructure.settings import Settings
 
 
@@ -33,12 +37,18 @@ class Container:
     marketing: MarketingApplication
     ops: OpsApplication
     ateliers: AteliersApplication
+    designs: DesignsApplication
+    blobs: FileBlobStore
+    ml: MlModels
+    """The studio's models, loaded (or built) on first use."""
+    design_neighbours: FollowedDesignNeighbours
 
     def close(self) -> None:
         for app in (
             self.catalog, self.orders, self.finance, self.marketing, self.ops, self.ateliers
         ):
             app.close()
+        self.designs.close()
         self.factory.close()
 
 
@@ -71,6 +81,12 @@ def bootstrap(settings: Settings, database_url: str) -> Container:
             finance=FinanceApplication(factory, settings.snapshot_interval),
             marketing=MarketingApplication(factory, settings.snapshot_interval),
             ops=OpsApplication(factory, settings.snapshot_interval),
+            designs=DesignsApplication(factory, settings.snapshot_interval),
+            blobs=FileBlobStore(settings.data_dir / "blobs"),
+            ml=MlModels(settings),
+            design_neighbours=FollowedDesignNeighbours(
+                DesignsApplication(factory, settings.snapshot_interval)
+            ),
             ateliers=AteliersApplication(
                 factory, settings.snapshot_interval, sealer=build_sealer(settings)
             ),

@@ -53,6 +53,50 @@ class OpsSettings:
 
 
 @dataclass(frozen=True)
+class StudioSettings:
+    """The design studio and search: ONNX Runtime, models, image uploads, ranking weights."""
+
+    onnx_providers: tuple[str, ...] = ()
+    """Execution providers in order of preference; empty means the export's (CUDA, CPU)."""
+    onnx_threads: int = 0
+    """Intra-op threads per ONNX session; 0 lets ONNX Runtime decide."""
+    clip_variant: str = "fp32"
+    """Which CLIP export to run: fp32 or int8 (when exported with --int8)."""
+    tiny_models: str = "auto"
+    """auto: with no MODISTE_MODELS_DIR, build tiny random models under data_dir (needs the
+    export extra); never: refuse, so a deployment cannot run on random weights by mistake."""
+    generation_attempts: int = 3
+    """Attempts per model call in the designer pipeline before a design is marked failed."""
+    image_max_bytes: int = 8 * 1024 * 1024
+    image_max_pixels: int = 25_000_000
+    rank_alpha: float = 0.7
+    rank_beta: float = 0.15
+    rank_gamma: float = 0.1
+    rank_delta: float = 0.05
+    index_save_interval_seconds: float = 30.0
+    index_poll_interval_seconds: float = 0.25
+
+    @classmethod
+    def from_env(cls) -> StudioSettings:
+        """Read the MODISTE_ONNX_*, MODISTE_IMAGE_*, MODISTE_RANK_* and related variables."""
+        return cls(
+            onnx_providers=tuple(_env_list("MODISTE_ONNX_PROVIDERS")),
+            onnx_threads=_env_int("MODISTE_ONNX_THREADS", 0),
+            clip_variant=_env("MODISTE_CLIP_VARIANT", "fp32") or "fp32",
+            tiny_models=(_env("MODISTE_TINY_MODELS", "auto") or "auto").lower(),
+            generation_attempts=_env_int("MODISTE_GENERATION_ATTEMPTS", 3),
+            image_max_bytes=_env_int("MODISTE_IMAGE_MAX_BYTES", 8 * 1024 * 1024),
+            image_max_pixels=_env_int("MODISTE_IMAGE_MAX_PIXELS", 25_000_000),
+            rank_alpha=_env_float("MODISTE_RANK_ALPHA", 0.7),
+            rank_beta=_env_float("MODISTE_RANK_BETA", 0.15),
+            rank_gamma=_env_float("MODISTE_RANK_GAMMA", 0.1),
+            rank_delta=_env_float("MODISTE_RANK_DELTA", 0.05),
+            index_save_interval_seconds=_env_float("MODISTE_INDEX_SAVE_INTERVAL", 30.0),
+            index_poll_interval_seconds=_env_float("MODISTE_INDEX_POLL_INTERVAL", 0.25),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a Modiste process needs to know about its surroundings."""
 
@@ -82,6 +126,7 @@ class Settings:
     cipher_key: str | None = None
     """Base64 AES key sealing personal data in events; local mode keeps one in data_dir."""
     extra: dict[str, str] = field(default_factory=dict)
+    studio: StudioSettings = field(default_factory=StudioSettings)
     marketing_auto_draft: bool = False
     """Draft a launch campaign for every newly listed product (MarketingAgent policy)."""
     ops: OpsSettings = field(default_factory=OpsSettings)
@@ -120,6 +165,7 @@ class Settings:
             consumer_max_deliver=_env_int("MODISTE_CONSUMER_MAX_DELIVER", 5),
             read_wait_timeout_seconds=_env_float("MODISTE_READ_WAIT_TIMEOUT", 2.0),
             snapshot_interval=_env_int("MODISTE_SNAPSHOT_INTERVAL", 50),
+            studio=StudioSettings.from_env(),
             marketing_auto_draft=(_env("MODISTE_MARKETING_AUTO_DRAFT", "false") or "false").lower()
             in ("1", "true", "yes"),
             ops=OpsSettings.from_env(),

@@ -147,6 +147,13 @@ class CatalogProjector(Projector):
             conn, e, t, "shipped" if consumed else "released", d["quantity"], d["order_id"], ""
         )
 
+    async def _on_ProductImageAttached(
+        self, conn: asyncpg.Connection, e: EventEnvelope, d: dict[str, Any], t: Tables
+    ) -> None:
+        await self._touch(
+            conn, e, t, "image_sha256 = $5, has_embedding = $6", d["image_sha256"], False
+        )
+
     async def _on_ProductImageEmbedded(
         self, conn: asyncpg.Connection, e: EventEnvelope, d: dict[str, Any], t: Tables
     ) -> None:

@@ -27,7 +27,9 @@ import typer
 from infrastructure.logging import configure_logging
 from infrastructure.settings import Settings, get_settings
 from interfaces.cli import operations
+from interfaces.cli.models import models_app
 from interfaces.cli.partners import partners_app
+from interfaces.cli.search import search_app
 from interfaces.cli.supervisor import ChildFailedError, ProcessSpec, Supervisor
 from interfaces.http.auth import ROLES, issue_token, load_or_create_secret
 
@@ -67,6 +69,8 @@ app = typer.Typer(
 app.command()(operations.relay)
 app.command()(operations.worker)
 app.add_typer(operations.projections_app)
+app.add_typer(models_app)
+app.add_typer(search_app)
 app.add_typer(partners_app)
 
 

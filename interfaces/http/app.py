@@ -27,15 +27,20 @@ from infrastructure.settings import Settings
 from interfaces.http.auth import build_jwt_auth
 from interfaces.http.context import correlation_middleware, echo_correlation_id
 from interfaces.http.controllers.ateliers import AtelierController, AtelierMatchController
+from interfaces.http.controllers.blobs import BlobController
 from interfaces.http.controllers.campaigns import CampaignController
+from interfaces.http.controllers.designs import DesignController
 from interfaces.http.controllers.finance import FinanceController
 from interfaces.http.controllers.metrics import MetricsController
 from interfaces.http.controllers.orders import OrderController
 from interfaces.http.controllers.partners import PartnerEventsController
+from interfaces.http.controllers.product_images import ProductImageController
 from interfaces.http.controllers.products import ProductController
+from interfaces.http.controllers.search import SearchController
 from interfaces.http.controllers.system import SystemController
 from interfaces.http.errors import EXCEPTION_HANDLERS
 from interfaces.http.metrics import metrics_outside_auth
+from interfaces.http.vectors import provide_vectors, vector_lifespan
 
 log = structlog.get_logger(__name__)
 
@@ -124,6 +129,10 @@ def create_app(config: ApiConfig) -> Litestar:
             SystemController,
             ProductController,
             OrderController,
+            ProductImageController,
+            DesignController,
+            SearchController,
+            BlobController,
             AtelierController,
             AtelierMatchController,
             PartnerEventsController,
@@ -136,8 +145,9 @@ def create_app(config: ApiConfig) -> Litestar:
             "db_pool": Provide(_provide_pool, sync_to_thread=False),
             "nats": Provide(_provide_nats, sync_to_thread=False),
             "idempotency": Provide(_provide_idempotency, sync_to_thread=False),
+            "vectors": Provide(provide_vectors, sync_to_thread=False),
         },
-        lifespan=[lifespan],
+        lifespan=[lifespan, vector_lifespan],
         before_send=[echo_correlation_id],
         # Correlation goes outermost so even a 401 carries X-Correlation-ID.
         on_app_init=[jwt_auth.on_app_init, metrics_outside_auth, _correlation_outermost],
