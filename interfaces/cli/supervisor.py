@@ -96,7 +96,17 @@ class Supervisor:
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        """Spawn every child, in order, into one new process group."""
+        """Spawn every child, in order, into one new process group.
+
+        If one cannot be spawned, those already running are stopped before the error rises.
+        """
+        try:
+            self._spawn_all()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _spawn_all(self) -> None:
         pre_exec = _parent_death_signal()
         for index, spec in enumerate(self.specs):
             env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
@@ -188,11 +198,7 @@ class Supervisor:
     def run(self) -> int:
         """start() + wait() with SIGINT / SIGTERM turned into a clean stop."""
         with self.handling_signals():
-            try:
-                self.start()
-            except BaseException:
-                self.stop()
-                raise
+            self.start()
             return self.wait()
 
     @contextlib.contextmanager

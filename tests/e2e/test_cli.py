@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import jwt
+import psutil
 import pytest
 
 from infrastructure.local import LocalNats, LocalPostgres
@@ -314,3 +315,22 @@ def test_supervisor_fails_when_a_child_dies_and_stops_the_others() -> None:
     assert time.monotonic() - started < 30
     assert sleeper.poll() is not None, "the surviving child was stopped"
     assert "crasher exited unexpectedly with code 3" in out.getvalue()
+
+
+def test_supervisor_stops_started_children_when_a_later_one_cannot_spawn() -> None:
+    supervisor = Supervisor(
+        [python_child("sleeper", SLEEPER), ProcessSpec("ghost", ["/nonexistent/modiste-ghost"])],
+        output=io.StringIO(),
+        grace_seconds=10,
+    )
+    with pytest.raises(FileNotFoundError):
+        supervisor.start()
+    assert not supervisor._children
+    sleepers = [
+        child
+        for child in psutil.Process().children()
+        if child.is_running()
+        and child.status() != psutil.STATUS_ZOMBIE
+        and SLEEPER in " ".join(child.cmdline())
+    ]
+    assert not sleepers, "the child started before the failure was stopped"
