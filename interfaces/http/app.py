@@ -41,6 +41,8 @@ from interfaces.http.controllers.system import SystemController
 from interfaces.http.errors import EXCEPTION_HANDLERS
 from interfaces.http.metrics import metrics_outside_auth
 from interfaces.http.vectors import provide_vectors, vector_lifespan
+from projections.registry import all_projectors
+from projections.runner import ensure_projection_tables
 
 log = structlog.get_logger(__name__)
 
@@ -108,6 +110,9 @@ def create_app(config: ApiConfig) -> Litestar:
         )
         idempotency = IdempotencyStore(pool)
         await idempotency.create_schema()
+        # The list endpoints read these tables even before any worker has run.
+        for projector in all_projectors().values():
+            await ensure_projection_tables(pool, projector)
         app.state.runtime = Runtime(container, pool, nc, idempotency)
         log.info(
             "api started",
@@ -133,12 +138,12 @@ def create_app(config: ApiConfig) -> Litestar:
             DesignController,
             SearchController,
             BlobController,
-            AtelierController,
-            AtelierMatchController,
-            PartnerEventsController,
             FinanceController,
             CampaignController,
             MetricsController,
+            AtelierController,
+            AtelierMatchController,
+            PartnerEventsController,
         ],
         dependencies={
             "container": Provide(_provide_container, sync_to_thread=False),
