@@ -81,7 +81,7 @@ def test_no_input_makes_the_api_fail(api_schema: schemathesis.BaseSchema) -> Non
         def check(case: schemathesis.Case) -> None:
             customer = case.path.startswith(CUSTOMER_PATHS)
             role, sub = ("customer", "fuzz-c") if customer else ("merchant", "fuzz-m")
-            response = case.call(headers=bearer(role, sub), timeout=15)
+            response = case.call(headers=bearer(role, sub), timeout=90)
             stale = response.status_code == 503 and "stale-read-model" in response.text
             assert response.status_code < 500 or stale, (
                 f"{case.method} {case.formatted_path}: {response.text[:500]}"
