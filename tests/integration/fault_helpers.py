@@ -20,7 +20,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +223,7 @@ class WriterPlan:
     listing_batch: int = 4  # products listed per save (one transaction, several aggregates)
     rate: float = 0.0  # commands per second per writer; 0 = as fast as possible
     shared: Sequence[str] = ()  # products every writer also adjusts (version conflicts)
+    stop_file: Path | None = None  # stop adjusting once this file exists (adjustments = cap)
 
     def argv(self, database_url: str, index: int, go_file: Path, ready_dir: Path) -> list[str]:
         argv = [
@@ -248,6 +249,8 @@ class WriterPlan:
         ]
         for product_id in self.shared:
             argv += ["--shared", product_id]
+        if self.stop_file is not None:
+            argv += ["--stop-file", str(self.stop_file)]
         return argv
 
 
@@ -292,6 +295,10 @@ class WriterProcesses:
             summaries.append(json.loads(summary.removeprefix(SUMMARY_PREFIX)))
         return summaries
 
+    def stop(self) -> None:
+        """Ask writers that run until stopped to finish (see ``WriterPlan.stop_file``)."""
+        (self.ready_dir / "stop").touch()
+
     def finished(self) -> bool:
         return all(p.proc is not None and p.proc.poll() is not None for p in self.processes)
 
@@ -299,13 +306,19 @@ class WriterProcesses:
         return "\n".join(p.log_text(20) for p in self.processes)
 
 
+UNTIL_STOPPED = Path("until-stopped")
+"""``WriterPlan(stop_file=UNTIL_STOPPED)``: the writers adjust stock until ``stop()``."""
+
+
 def start_writers(
     group: ProcessGroup, count: int, plan: WriterPlan, *, auto_go: bool = True
 ) -> WriterProcesses:
-    """Start ``count`` writer processes on ``group``'s database (not yet writing)."""
+    """Start ``count`` writer processes on ``group``'s database, all writing at once."""
     work = group.log_dir / f"writers-{uuid.uuid4().hex[:6]}"
     work.mkdir()
     go_file = work / "go"
+    if plan.stop_file is not None:
+        plan = replace(plan, stop_file=work / "stop")
     processes = [
         group.spawn(f"writer-{work.name}-{i}", plan.argv(group.database_url, i, go_file, work))
         for i in range(count)
@@ -333,9 +346,9 @@ def write_commands(
 ) -> WriteSummary:
     """Run ``plan``'s commands through the Applications of ``container``.
 
-    Products are listed several per save (one transaction, several aggregates), then stock is
-    adjusted on them (and on ``plan.shared`` every third time: version races between
-    writers), then orders are placed and some paid or cancelled.
+    Products are listed several per save (one transaction, several aggregates), then orders
+    are placed on them and some paid or cancelled, then stock is adjusted (on
+    ``plan.shared`` every third time: version races between writers).
     """
     from application.errors import ConcurrencyConflictError
     from application.orders import PlaceOrder, RecordPayment, RequestedLine
@@ -375,15 +388,6 @@ def write_commands(
         recordings = container.catalog.save(*batch)
         own += [p.id for p in batch]
         record(max(r.notification.id for r in recordings))
-    shared = [uuid.UUID(s) for s in plan.shared]
-    for n in range(plan.adjustments):
-        target = rng.choice(shared) if shared and n % 3 == 0 else rng.choice(own)
-        try:
-            result = container.catalog.adjust_stock(target, rng.randrange(1, 9), f"w{n}")
-        except ConcurrencyConflictError:
-            summary.conflicts += 1
-            continue
-        record(result.position)
     for n in range(plan.orders):
         placed = container.orders.place_order(
             PlaceOrder(
@@ -401,6 +405,17 @@ def write_commands(
                 RecordPayment(order.id, order.total, "card", f"psp-{n}")
             )
             record(paid.position)
+    shared = [uuid.UUID(s) for s in plan.shared]
+    for n in range(plan.adjustments):
+        if plan.stop_file is not None and plan.stop_file.exists():
+            break
+        target = rng.choice(shared) if shared and n % 3 == 0 else rng.choice(own)
+        try:
+            result = container.catalog.adjust_stock(target, rng.randrange(1, 9), f"w{n}")
+        except ConcurrencyConflictError:
+            summary.conflicts += 1
+            continue
+        record(result.position)
     summary.seconds = round(time.monotonic() - started, 3)
     return summary
 
@@ -416,11 +431,12 @@ def _writer_main(argv: Sequence[str]) -> int:
     parser.add_argument("--listing-batch", type=int, default=4)
     parser.add_argument("--rate", type=float, default=0.0)
     parser.add_argument("--shared", action="append", default=[])
+    parser.add_argument("--stop-file", type=Path, default=None)
     parser.add_argument("--go-file", required=True)
     parser.add_argument("--ready-file", required=True)
     args = parser.parse_args(argv)
 
-    from dataclasses import asdict, replace
+    from dataclasses import asdict
 
     from infrastructure.bootstrap import bootstrap
     from infrastructure.settings import Settings
@@ -432,6 +448,7 @@ def _writer_main(argv: Sequence[str]) -> int:
         listing_batch=args.listing_batch,
         rate=args.rate,
         shared=args.shared,
+        stop_file=args.stop_file,
     )
 
     def ready() -> None:
