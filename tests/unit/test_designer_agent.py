@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import numpy.typing as npt
@@ -22,7 +23,7 @@ from eventsourcing.utils import Environment
 from PIL import Image
 
 from application.agents.base import Agent
-from application.agents.designer import designer_agent
+from application.agents.designer import designer_agent, studio_agents
 from application.agents.product_images import ProductImageEmbeddingError, product_image_agent
 from application.agents.retries import RetryPolicy, with_retries
 from application.catalog import CatalogApplication, ListProduct
@@ -38,6 +39,7 @@ from infrastructure.eventstore.log import EventLog
 from infrastructure.eventstore.transcodings import ModisteTranscoder
 from infrastructure.inference import read_pixels
 from infrastructure.search.follower import FollowedDesignNeighbours
+from infrastructure.settings import StudioSettings
 
 NO_WAIT = RetryPolicy(attempts=3, initial_wait_seconds=0.01, max_wait_seconds=0.05)
 
@@ -371,3 +373,45 @@ def test_an_embedder_that_keeps_failing_on_a_product_image_raises_for_redelivery
     list_with_image(studio, png_bytes(np.zeros((4, 4, 3), dtype=np.uint8)))
     with pytest.raises(ProductImageEmbeddingError, match="embedder busy"):
         studio.run()
+
+
+# -- wiring -----------------------------------------------------------------------------------
+
+
+def test_without_models_the_studio_agents_stay_off_with_an_ops_alert(studio: Studio) -> None:
+    class NoModels(FakeModels):
+        def check_available(self) -> None:
+            raise ModelsUnavailableError("no models; pip install 'modiste[export]'")
+
+    alerts: list[tuple[object, ...]] = []
+    container = SimpleNamespace(
+        ml=NoModels(),
+        ops=SimpleNamespace(raise_alert=lambda *args: alerts.append(args)),
+        settings=SimpleNamespace(studio=StudioSettings()),
+    )
+    assert studio_agents(container) == []
+    assert alerts == [
+        ("model_load", "agent-designer", "critical", "no models; pip install 'modiste[export]'")
+    ]
+
+
+def test_with_models_both_studio_agents_run(studio: Studio) -> None:
+    class Models(FakeModels):
+        def check_available(self) -> None:
+            return None
+
+        read_pixels = staticmethod(read_pixels)
+
+    container = SimpleNamespace(
+        ml=Models(),
+        designs=studio.designs,
+        catalog=studio.catalog,
+        blobs=studio.blobs,
+        design_neighbours=FollowedDesignNeighbours(studio.designs),
+        settings=SimpleNamespace(studio=StudioSettings(generation_attempts=5)),
+    )
+    agents = studio_agents(container)
+    assert [(a.name, a.contexts) for a in agents] == [
+        ("agent-designer", ["designs"]),
+        ("agent-product-images", ["catalog"]),
+    ]
