@@ -31,7 +31,7 @@ import numpy as np  # noqa: E402
 THREADS = int(os.environ.get("MODISTE_BENCH_THREADS", os.cpu_count() or 1))
 CLIP_BATCHES = (1, 32)
 DIFFUSION_SIZE = 128
-DIFFUSION_STEPS = 10
+DIFFUSION_STEPS = 8
 DIFFUSION_GUIDANCE = 7.5
 
 
@@ -207,16 +207,25 @@ def bench_diffusion(root: Path) -> list[tuple[str, float]]:
 
     from PIL import Image
 
+    t0 = time.perf_counter()
     ours = np.asarray(Image.open(io.BytesIO(onnx.generate(request).png)), dtype=np.int16)
+    t1 = time.perf_counter()
     theirs = np.asarray(Image.open(io.BytesIO(torch_generate())), dtype=np.int16)
+    t2 = time.perf_counter()
+    first = {"diffusers (PyTorch eager)": t2 - t1, "ONNX Runtime": t1 - t0}
     diff = np.abs(ours - theirs).max()
     print(f"  sanity: max pixel difference ONNX vs diffusers (0-255) = {diff}")
     engines: list[tuple[str, Callable[[], object]]] = [
         ("diffusers (PyTorch eager)", torch_generate),
         ("ONNX Runtime", lambda: onnx.generate(request)),
     ]
-    # The sanity run above was the warm-up.
-    rows = list(interleaved(engines, min_rounds=2, budget_s=10.0, warm_up=False).items())
+    if time.perf_counter() - _STARTED > SOFT_BUDGET_S:
+        print("  (over the time budget: reporting the first, cold runs only)")
+        rows = list(first.items())
+    else:
+        # The sanity run above was the warm-up.
+        timed = interleaved(engines, min_rounds=1, budget_s=10.0, warm_up=False)
+        rows = list(timed.items())
     for name, seconds in rows:
         print(f"  measured {name:<26}: {seconds:6.2f} s/image", flush=True)
     return rows
