@@ -37,6 +37,13 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+# onnxruntime must be loaded before usearch's extension in any process that may later run a
+# model: with the pinned wheels the other order segfaults (ADR 0010). Loading it here makes
+# the order right whoever imports the index first.
+with contextlib.suppress(ImportError):
+    import onnxruntime  # noqa: F401
+
 from usearch.compiled import MetricKind, ScalarKind
 from usearch.index import BatchMatches, Index
 
