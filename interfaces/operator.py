@@ -78,7 +78,11 @@ async def rebuild_with_progress(
 
                 results.append(
                     await rebuild_projection(
-                        pool, EventLog(container.catalog), projectors[name], progress=report
+                        pool,
+                        EventLog(container.catalog),
+                        projectors[name],
+                        progress=report,
+                        database_url=database_url,
                     )
                 )
     finally:

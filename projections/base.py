@@ -46,6 +46,10 @@ class Projector:
     name: ClassVar[str]
     contexts: ClassVar[tuple[str, ...]]
     tables: ClassVar[dict[str, list[str]]]
+    pipelined_rebuild: ClassVar[bool] = False
+    """True when ``apply`` only calls ``conn.execute`` / ``executemany`` / ``fetch`` and never
+    reads a command status, so a rebuild may send its statements through psycopg's pipeline
+    mode (projections.pipelined); the row-for-row rebuild tests cover each one that opts in."""
 
     @property
     def subjects(self) -> list[str]:

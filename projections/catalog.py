@@ -13,6 +13,7 @@ from projections.base import Projector, Tables
 class CatalogProjector(Projector):
     name = "catalog"
     contexts = ("catalog",)
+    pipelined_rebuild = True
     tables = {
         "catalog_products": [
             """CREATE TABLE {table} (

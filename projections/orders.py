@@ -14,6 +14,7 @@ from projections.base import Projector, Tables
 class OrdersProjector(Projector):
     name = "orders"
     contexts = ("orders",)
+    pipelined_rebuild = True
     tables = {
         "orders": [
             """CREATE TABLE {table} (

@@ -4,6 +4,12 @@ A rebuild reads straight from the event store (not through NATS), so it needs no
 PostgreSQL. The API keeps reading the live tables until the swap, which happens in one
 transaction under the projector's lock: the live consumer waits for it and then carries
 on, its already-applied deliveries becoming no-ops by aggregate version.
+
+Given the database URL, the bulk of a rebuild of a projector with ``pipelined_rebuild``
+runs the projector's own statements through psycopg's pipeline mode (see
+``projections.pipelined``) while the next batch is read and decoded: same statements, same
+order, same rows, without a round trip per statement. The final catch-up and the swap stay
+on asyncpg, in the transaction that holds the projector's lock.
 """
 
 from __future__ import annotations
@@ -13,11 +19,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import asyncpg
+import psycopg
 
 from infrastructure.eventstore.log import EventLog
 from projections.base import SHADOW_SUFFIX, Projector
+from projections.pipelined import PipelinedConnection
 from projections.runner import apply_events, ensure_projection_tables, lock_key
 from projections.schema import READ_SCHEMA
 
@@ -54,17 +63,33 @@ async def _copy_into_shadow(
     after: int,
     batch_size: int,
     on_batch: Callable[[int], None],
+    pipelined: psycopg.AsyncConnection[Any] | None = None,
 ) -> int:
-    """Apply every event after ``after`` to the shadow tables; returns the last position."""
+    """Apply every event after ``after`` to the shadow tables; returns the last position.
+
+    The next batch is read and decoded (in a thread) while this one is applied.
+    """
     position = after
-    while True:
-        batch = await asyncio.to_thread(event_log.read, position, batch_size)
-        if not batch:
-            return position
-        async with conn.transaction():
-            await apply_events(conn, projector, batch, shadow=True)
+    batch = await asyncio.to_thread(event_log.read, position, batch_size)
+    while batch:
+        upcoming = asyncio.ensure_future(
+            asyncio.to_thread(event_log.read, batch[-1].position, batch_size)
+        )
+        try:
+            if pipelined is not None:
+                async with pipelined.transaction(), pipelined.pipeline():
+                    shadow_conn = cast(asyncpg.Connection, PipelinedConnection(pipelined))
+                    await apply_events(shadow_conn, projector, batch, shadow=True)
+            else:
+                async with conn.transaction():
+                    await apply_events(conn, projector, batch, shadow=True)
+        except BaseException:
+            upcoming.cancel()
+            raise
         position = batch[-1].position
         on_batch(len(batch))
+        batch = await upcoming
+    return position
 
 
 async def _swap(conn: asyncpg.Connection, projector: Projector, position: int) -> None:
@@ -102,8 +127,13 @@ async def rebuild_projection(
     *,
     batch_size: int = 5000,
     progress: ProgressCallback | None = None,
+    database_url: str | None = None,
 ) -> RebuildResult:
-    """Rebuild ``projector`` from the event store into shadow tables, then swap atomically."""
+    """Rebuild ``projector`` from the event store into shadow tables, then swap atomically.
+
+    With ``database_url``, a projector with ``pipelined_rebuild`` is bulk-applied through
+    psycopg's pipeline mode on a connection of its own.
+    """
     started = time.perf_counter()
     await ensure_projection_tables(pool, projector)
     total = await asyncio.to_thread(event_log.head)
@@ -119,7 +149,13 @@ async def rebuild_projection(
         async with conn.transaction():
             await _drop_shadow(conn, projector)
             await projector.create_tables(conn, shadow=True)
-        position = await _copy_into_shadow(conn, projector, event_log, 0, batch_size, on_batch)
+        if database_url is not None and projector.pipelined_rebuild:
+            async with await psycopg.AsyncConnection.connect(database_url) as pipelined:
+                position = await _copy_into_shadow(
+                    conn, projector, event_log, 0, batch_size, on_batch, pipelined
+                )
+        else:
+            position = await _copy_into_shadow(conn, projector, event_log, 0, batch_size, on_batch)
         async with conn.transaction():
             # Hold the live consumer off while we take the last events and swap.
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", lock_key(projector))

@@ -574,7 +574,12 @@ async def rebuild_in_process(database_url: str, names: Sequence[str]) -> None:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
     try:
         for name in names:
-            await rebuild_projection(pool, EventLog(container.catalog), all_projectors()[name])
+            await rebuild_projection(
+                pool,
+                EventLog(container.catalog),
+                all_projectors()[name],
+                database_url=database_url,
+            )
     finally:
         await pool.close()
         container.close()
