@@ -129,6 +129,20 @@ class MlModels:
                 f"here ({', '.join(missing)} not installed); {HOW_TO_PROVIDE_MODELS}"
             )
 
+    def export_ready(self) -> bool:
+        """Whether an export exists already (loading it then needs no build)."""
+        return (self.export_dir() / MANIFEST).is_file()
+
+    def warm_up(self, *, generator: bool = True) -> None:
+        """Load CLIP (and the generator) now, from a background thread at start; a failure
+        is logged and surfaces again, as an error, when the model is first needed."""
+        try:
+            self.clip()
+            if generator:
+                self.generator()
+        except Exception as exc:
+            log.error("ml.warm_up_failed", error=f"{type(exc).__name__}: {exc}")
+
     def _ensure_export(self) -> Path:
         self.check_available()
         export = self.export_dir()

@@ -21,6 +21,7 @@ Novelty is measured against the embeddings other designs already recorded in the
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -314,6 +315,10 @@ def studio_agents(container: Any) -> list[Agent]:
         )
         container.ops.raise_alert("model_load", "agent-designer", "critical", str(exc)[:1000])
         return []
+    if container.ml.export_ready():
+        # Load the sessions now rather than on the first design (real models take a while);
+        # tiny models still to be built are built on first use instead.
+        threading.Thread(target=container.ml.warm_up, name="ml-warm-up", daemon=True).start()
     retry = RetryPolicy(attempts=container.settings.studio.generation_attempts)
     return [
         designer_agent(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -49,6 +50,11 @@ async def vector_lifespan(app: Litestar) -> AsyncIterator[None]:
     follower = VectorIndexFollower(container.catalog, api_index_dir(settings))
     await anyio.to_thread.run_sync(follower.load)
     runtime.extras[EXTRA_KEY] = follower
+    if container.ml.export_ready():
+        # CLIP sessions load in the background, so the first search does not pay for them.
+        threading.Thread(
+            target=lambda: container.ml.warm_up(generator=False), name="clip-warm-up", daemon=True
+        ).start()
     stop = asyncio.Event()
     task = asyncio.create_task(
         follower.run(

@@ -195,6 +195,10 @@ async def test_a_product_photo_is_stored_attached_and_served_immutable(api: Any)
     etag = blob.headers["etag"]
     cached = await api.get(body["image_url"], headers={"If-None-Match": etag})
     assert cached.status_code == 304 and cached.content == b""
+    probe = await api.head(body["image_url"])
+    assert probe.status_code == 200 and probe.content == b""
+    assert (probe.headers["content-length"], probe.headers["etag"]) == (str(len(image)), etag)
+    assert (await api.head(f"/blobs/{NO_BLOB}")).status_code == 404
     same_again = await api.post(
         f"/products/{product_id}/image", headers=MERCHANT, files=upload(image)
     )

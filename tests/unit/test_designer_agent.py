@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -396,9 +397,17 @@ def test_without_models_the_studio_agents_stay_off_with_an_ops_alert(studio: Stu
 
 
 def test_with_models_both_studio_agents_run(studio: Studio) -> None:
+    warmed = threading.Event()
+
     class Models(FakeModels):
         def check_available(self) -> None:
             return None
+
+        def export_ready(self) -> bool:
+            return True
+
+        def warm_up(self) -> None:
+            warmed.set()
 
         read_pixels = staticmethod(read_pixels)
 
@@ -415,3 +424,4 @@ def test_with_models_both_studio_agents_run(studio: Studio) -> None:
         ("agent-designer", ["designs"]),
         ("agent-product-images", ["catalog"]),
     ]
+    assert warmed.wait(5)  # the models load in the background at worker start

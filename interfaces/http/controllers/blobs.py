@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from litestar import Controller, Request, Response, get
+from litestar import Controller, Request, Response, get, head
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
@@ -56,3 +56,24 @@ class BlobController(Controller):
             return Response(b"", status_code=304, headers=headers)
         data = await read_in_thread(container.blobs.get, sha256)
         return Response(data, media_type=ref.media_type, headers=headers)
+
+    @head("/{sha256:str}", operation_id="headBlob", exclude_from_auth=True)
+    async def head_blob(
+        self, sha256: FromPath[str], container: NamedDependency[Container]
+    ) -> Response[None]:
+        """Whether a blob exists, with its type, size and caching headers (no body)."""
+        if not _DIGEST.fullmatch(sha256):
+            return Response(None, status_code=400)
+        ref = await read_in_thread(container.blobs.stat, sha256)
+        # An empty body Litestar can render under any media type (None renders only as text).
+        empty: Any = b""
+        return Response(
+            empty,
+            media_type=ref.media_type,
+            headers={
+                "ETag": f'"{sha256}"',
+                "Cache-Control": IMMUTABLE,
+                "Content-Length": str(ref.size),
+                "X-Content-Type-Options": "nosniff",
+            },
+        )
