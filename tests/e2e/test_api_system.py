@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -11,6 +12,17 @@ from tests.conftest import bearer
 
 OPERATOR = bearer("operator", "op-1")
 MERCHANT = bearer("merchant", "m-1")
+
+
+async def caught_up(api: Any, position: int, timeout: float = 30.0) -> None:
+    """Wait until the catalog read model has applied ``position`` (the relay published it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await api.get("/products", headers=MERCHANT, params={"min_position": position})
+        if response.status_code == 200:
+            return
+        assert response.status_code == 503, response.text
+        assert time.monotonic() < deadline, "the catalog never caught up"
 
 
 def families(text: str) -> dict[str, Any]:
@@ -24,7 +36,7 @@ async def test_health_reports_the_pipeline(api: Any, pipeline: Any) -> None:
         json={"title": "Tie", "category": "ties", "brand": "b", "price": 1900, "currency": "EUR"},
     )
     position = created.json()["position"]
-    await api.get("/products", headers=MERCHANT, params={"min_position": position})
+    await caught_up(api, position)
     response = await api.get("/api/system/health")  # no token: health is public
     assert response.status_code == 200, response.text
     health = response.json()
@@ -52,9 +64,7 @@ async def test_metrics_scrape_in_prometheus_text_format_without_a_token(
         json={"title": "Sock", "category": "socks", "brand": "b", "price": 900, "currency": "EUR"},
     )
     # Once the catalog has the product, the relay has published (and recorded) its position.
-    await api.get(
-        "/products", headers=MERCHANT, params={"min_position": created.json()["position"]}
-    )
+    await caught_up(api, created.json()["position"])
     await api.get("/finance/revenue")  # a 401, counted too
     response = await api.get("/metrics")
     assert response.status_code == 200, response.text
