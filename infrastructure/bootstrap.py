@@ -45,7 +45,12 @@ class Container:
 
     def close(self) -> None:
         for app in (
-            self.catalog, self.orders, self.finance, self.marketing, self.ops, self.ateliers
+            self.catalog,
+            self.orders,
+            self.finance,
+            self.marketing,
+            self.ops,
+            self.ateliers,
         ):
             app.close()
         self.designs.close()
