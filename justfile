@@ -11,7 +11,7 @@ bin := venv / "bin"
 default:
     @just --list
 
-# Create .venv and pip install -e '.[test,dev]' (a no-op while pyproject.toml is unchanged)
+# Create .venv and pip install -e '.[test,dev,export]' (a no-op while pyproject.toml is unchanged)
 bootstrap:
     #!/usr/bin/env bash
     set -euo pipefail
@@ -24,8 +24,8 @@ bootstrap:
     if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
         exit 0
     fi
-    echo "bootstrap: installing modiste and its test and dev extras into {{ venv }} (pip)" >&2
-    "{{ bin }}/python" -m pip install --quiet --disable-pip-version-check -e '.[test,dev]' >&2
+    echo "bootstrap: installing modiste with its test, dev and export extras (export = torch for the tiny test models) into {{ venv }} (pip)" >&2
+    "{{ bin }}/python" -m pip install --quiet --disable-pip-version-check -e '.[test,dev,export]' >&2
     echo "$want" > "$stamp"
 
 # Run the whole system locally (PostgreSQL, NATS and the API; data under .modiste/)

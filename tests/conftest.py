@@ -31,7 +31,14 @@ def servers() -> Iterator[RunningServers]:
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir = tmp_path_factory.mktemp("data")
-    return replace(Settings.from_env(), data_dir=data_dir, db_pool_size=4, db_pool_max_overflow=8)
+    # A loaded CI machine can take seconds to project; tests wait up to 15 s for a position.
+    return replace(
+        Settings.from_env(),
+        data_dir=data_dir,
+        db_pool_size=4,
+        db_pool_max_overflow=8,
+        read_wait_timeout_seconds=15.0,
+    )
 
 
 @pytest.fixture

@@ -156,7 +156,8 @@ class ConsumerRunner:
                 await self._dead_letter(msg, None, f"undecodable message: {exc}")
         if not decoded:
             return
-        heartbeat = asyncio.create_task(self._keep_alive([m for m, _ in decoded]))
+        # Kept in this frame and cancelled in the finally below.
+        heartbeat = asyncio.create_task(self._keep_alive([m for m, _ in decoded]))  # noqa: RUF006
         try:
             try:
                 await self.handler.handle_batch([envelope for _, envelope in decoded])
