@@ -23,6 +23,7 @@ import nats
 import structlog
 from nats.aio.client import Client as NatsClient
 from nats.js import JetStreamContext
+from nats.js.errors import NotFoundError
 
 from infrastructure.eventstore.log import EventLog
 from infrastructure.messaging.codec import EventEnvelope, encode_envelope
@@ -160,8 +161,13 @@ class Relay:
         info = await js.stream_info(self._stream.name)
         stream_position = 0
         if info.state.last_seq:
-            last = await js.get_msg(self._stream.name, seq=info.state.last_seq)
-            stream_position = int((last.headers or {}).get(Headers.POSITION, 0))
+            try:
+                last = await js.get_msg(self._stream.name, seq=info.state.last_seq)
+            except NotFoundError:
+                # Removed by policy (max age, purge), not lost in a crash: nothing to compare.
+                stream_position = saved
+            else:
+                stream_position = int((last.headers or {}).get(Headers.POSITION, 0))
         start = saved
         if stream_position < saved:
             self.stats.rewinds += 1

@@ -529,6 +529,51 @@ async def test_the_relay_republishes_what_the_stream_lost(
     await asyncio.to_thread(assert_equals_rebuild, db, ("catalog",))
 
 
+async def test_a_stream_emptied_by_policy_does_not_stall_the_relay(
+    group: ProcessGroup, container: Container
+) -> None:
+    """Messages aged out (max age) or purged are gone on purpose, not lost in a crash: the
+    relay must neither stall on the missing last message nor re-publish them."""
+    import nats
+
+    shared = await asyncio.to_thread(list_shared_products, container, 3)
+    db = group.database_url
+    head = event_store_head(db)
+    relay = group.relay()
+    await asyncio.to_thread(
+        wait_until,
+        lambda: fetch_read_model(db, "SELECT position FROM relay_positions") == [(head,)],
+        60,
+        "the relay to publish everything",
+        diagnostics=group.logs,
+    )
+    relay.terminate()
+    nc = await nats.connect(group.nats_url)
+    try:
+        js = nc.jetstream()
+        await js.purge_stream("MODISTE_EVENTS")
+        later = await asyncio.to_thread(
+            container.catalog.adjust_stock, uuid.UUID(shared[0]), 2, "after the purge"
+        )
+        relay.start()
+
+        async def stream_state() -> tuple[int, int]:
+            state = (await js.stream_info("MODISTE_EVENTS")).state
+            return state.messages, state.last_seq
+
+        deadline = asyncio.get_running_loop().time() + 60
+        while (await stream_state())[0] < 1:
+            assert asyncio.get_running_loop().time() < deadline, group.logs()
+            await asyncio.sleep(0.2)
+        last = await js.get_msg("MODISTE_EVENTS", seq=(await stream_state())[1])
+        assert last.headers is not None
+        assert int(last.headers["Modiste-Position"]) == later.position
+        assert await stream_state() == (1, head + 1)  # nothing purged came back
+    finally:
+        await nc.drain()
+    assert not relay.log_contains("relay.stream_lost_events")
+
+
 # -- duplicates and poison -----------------------------------------------------------------
 
 
