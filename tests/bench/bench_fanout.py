@@ -11,10 +11,12 @@ Measured side by side in one run, on one PostgreSQL and one NATS server:
   beside a raw nats-py baseline that publishes the same payloads and headers with
   ``publish_async`` in windows of 500 to a stream of the same settings (nothing read from
   PostgreSQL, nothing decoded);
-* **latency**: ``modiste relay`` and ``modiste worker --group projections`` as processes,
-  while ``--rate`` stock adjustments per second are committed for ``--seconds``: the time
-  from a command's commit to the catalog read model's position reaching it (the rows and
-  the position are written in one transaction), p50 / p99 / max, at a 2 ms poll;
+* **latency**: ``modiste relay`` and ``modiste worker --group projections`` as processes
+  (every projector, then ``--only catalog``), while ``--rate`` stock adjustments per second
+  are committed for ``--seconds`` by 40 threads: the time from a command's commit to the
+  catalog read model's position reaching it (rows and position are written in one
+  transaction), p50 / p99 / max at a 2 ms poll, and the part of it until JetStream had
+  acknowledged the event (the relay's saved position);
 * **rebuild**: ``rebuild_projection`` of the catalog read model (shadow tables, swap)
   over ``--rebuild-events`` events, beside a raw baseline on the same rows in the same
   database: COPY of the event rows out of ``modiste_events`` to this client and COPY back
@@ -292,14 +294,29 @@ def bench_relay(servers: Servers, events: int) -> tuple[Rate, Rate]:
 
 @dataclass
 class Latency:
+    label: str
     rate_asked: float
     commands: int
     seconds: float
-    latencies: list[float]
+    latencies: list[float]  # commit -> visible in the catalog read model
+    relayed: list[float]  # commit -> acknowledged by JetStream (the relay's saved position)
 
-    def percentile_ms(self, q: float) -> float:
-        ordered = sorted(self.latencies)
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+    @staticmethod
+    def percentile_ms(values: list[float], q: float) -> float:
+        ordered = sorted(values)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000 if ordered else 0.0
+
+    def summary(self) -> str:
+        p = self.percentile_ms
+        return (
+            f"{self.label}: {self.commands:,} commands in {self.seconds:.1f} s "
+            f"({self.commands / self.seconds:.0f}/s achieved, {self.rate_asked:.0f}/s asked); "
+            f"commit -> visible in the catalog read model p50 {p(self.latencies, 0.5):.0f} ms, "
+            f"p99 {p(self.latencies, 0.99):.0f} ms, max {p(self.latencies, 1.0):.0f} ms; "
+            f"of which commit -> in JetStream p50 {p(self.relayed, 0.5):.0f} ms, "
+            f"p99 {p(self.relayed, 0.99):.0f} ms ({len(self.latencies):,} measured, "
+            f"{POLL_SECONDS * 1000:.0f} ms poll)"
+        )
 
 
 def spawn(args: list[str], database_url: str, nats_url: str, log: Path) -> subprocess.Popen[bytes]:
@@ -321,24 +338,36 @@ def spawn(args: list[str], database_url: str, nats_url: str, log: Path) -> subpr
         )
 
 
-def catalog_position(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+def positions(conn: psycopg.Connection[tuple[object, ...]]) -> tuple[int, int]:
+    """(the relay's saved position, the catalog read model's position)."""
     try:
         row = conn.execute(
-            "SELECT position FROM read.projection_positions WHERE name = 'catalog'"
+            "SELECT (SELECT position FROM relay_positions WHERE name = 'jetstream'), "
+            "(SELECT position FROM read.projection_positions WHERE name = 'catalog')"
         ).fetchone()
     except psycopg.errors.UndefinedTable:
-        return 0
-    return int(row[0]) if row else 0  # type: ignore[call-overload]
+        return 0, 0
+    assert row is not None
+    return int(row[0] or 0), int(row[1] or 0)  # type: ignore[call-overload]
 
 
-def bench_latency(servers: Servers, rate: float, seconds: float, log_dir: Path) -> Latency:
+def first_reaching(observed: list[tuple[float, int]], position: int) -> float | None:
+    for seen, reached in observed:
+        if reached >= position:
+            return seen
+    return None
+
+
+def bench_latency(
+    servers: Servers, rate: float, seconds: float, log_dir: Path, only: list[str]
+) -> Latency:
     database_url = servers.database("bench_latency")
     asyncio.run(reset_streams(servers.nats_url, "MODISTE_EVENTS", "MODISTE_EVENTS_DLQ"))
     container = bootstrap(quiet_settings(), database_url)
     children = [
         spawn(["relay"], database_url, servers.nats_url, log_dir / "relay.log"),
         spawn(
-            ["worker", "--group", "projections"],
+            ["worker", "--group", "projections", *(f"--only={name}" for name in only)],
             database_url,
             servers.nats_url,
             log_dir / "worker.log",
@@ -360,24 +389,30 @@ def bench_latency(servers: Servers, rate: float, seconds: float, log_dir: Path) 
         head = EventLog(container.catalog).head()
         with psycopg.connect(database_url, autocommit=True) as conn:
             deadline = time.monotonic() + 120
-            while catalog_position(conn) < head:
+            while positions(conn)[1] < head:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"the pipeline did not start; see {log_dir}")
                 time.sleep(0.05)
-        console.print(f"latency: {rate:.0f} commands/s for {seconds:.0f} s ...")
+        label = "catalog projector only" if only else "every projector"
+        console.print(f"latency ({label}): {rate:.0f} commands/s for {seconds:.0f} s ...")
 
         commits: list[tuple[float, int]] = []
         observed: list[tuple[float, int]] = []
+        relayed: list[tuple[float, int]] = []
         done = threading.Event()
 
         def watch() -> None:
             with psycopg.connect(database_url, autocommit=True) as conn:
-                last = 0
+                last = last_relayed = 0
                 while not done.is_set():
-                    position = catalog_position(conn)
+                    relay_position, position = positions(conn)
+                    now = time.monotonic()
                     if position != last:
-                        observed.append((time.monotonic(), position))
+                        observed.append((now, position))
                         last = position
+                    if relay_position != last_relayed:
+                        relayed.append((now, relay_position))
+                        last_relayed = relay_position
                     time.sleep(POLL_SECONDS)
 
         clients = CLIENTS
@@ -422,12 +457,15 @@ def bench_latency(servers: Servers, rate: float, seconds: float, log_dir: Path) 
             except subprocess.TimeoutExpired:
                 child.kill()
         container.close()
-    latencies = []
+    latencies, in_stream = [], []
     for committed, position in commits:
-        seen = next((t for t, p in observed if p >= position), None)
+        seen = first_reaching(observed, position)
+        acked = first_reaching(relayed, position)
         if seen is not None:
             latencies.append(max(0.0, seen - committed))
-    return Latency(rate, len(commits), elapsed, latencies)
+        if acked is not None:
+            in_stream.append(max(0.0, acked - committed))
+    return Latency(label, rate, len(commits), elapsed, latencies, in_stream)
 
 
 # -- rebuild --------------------------------------------------------------------------------
@@ -522,11 +560,12 @@ def main(argv: list[str] | None = None) -> None:
         )
         console.print(f"[bold]bench_fanout[/bold]: {environment}")
         rates: list[tuple[Rate, Rate]] = []
-        latency = None
+        latencies: list[Latency] = []
         if "relay" in only:
             rates.append(bench_relay(servers, args.relay_events))
         if "latency" in only:
-            latency = bench_latency(servers, args.rate, args.seconds, Path(logs))
+            for only in ([], ["catalog"]):
+                latencies.append(bench_latency(servers, args.rate, args.seconds, Path(logs), only))
         if "rebuild" in only:
             rates += bench_rebuild(servers, args.rebuild_events, args.rebuild_path or ["pipelined"])
 
@@ -546,15 +585,8 @@ def main(argv: list[str] | None = None) -> None:
                 f"{ours.per_second / raw.per_second:.2f}x" if rate is ours else "1.00x",
             )
     console.print(table)
-    if latency is not None:
-        console.print(
-            f"commit -> visible in the catalog read model, {latency.commands:,} commands in "
-            f"{latency.seconds:.1f} s ({latency.commands / latency.seconds:.0f}/s achieved, "
-            f"{latency.rate_asked:.0f}/s asked), relay and projection worker as processes: "
-            f"p50 {latency.percentile_ms(0.5):.1f} ms, p99 {latency.percentile_ms(0.99):.1f} ms, "
-            f"max {max(latency.latencies) * 1000:.1f} ms "
-            f"({len(latency.latencies):,} measured, {POLL_SECONDS * 1000:.0f} ms poll)"
-        )
+    for latency in latencies:
+        console.print(latency.summary())
 
 
 if __name__ == "__main__":
