@@ -564,8 +564,10 @@ def main(argv: list[str] | None = None) -> None:
         if "relay" in only:
             rates.append(bench_relay(servers, args.relay_events))
         if "latency" in only:
-            for only in ([], ["catalog"]):
-                latencies.append(bench_latency(servers, args.rate, args.seconds, Path(logs), only))
+            for projectors in ([], ["catalog"]):
+                latencies.append(
+                    bench_latency(servers, args.rate, args.seconds, Path(logs), projectors)
+                )
         if "rebuild" in only:
             rates += bench_rebuild(servers, args.rebuild_events, args.rebuild_path or ["pipelined"])
 
