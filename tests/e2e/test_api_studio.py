@@ -116,6 +116,7 @@ async def test_design_routes_need_a_token_and_the_right_role(api: Any) -> None:
     assert (await api.get("/designs")).status_code == 401
     assert (await api.get(path)).status_code == 401
     assert (await api.post(f"{path}/publish")).status_code == 401
+    assert (await api.post(f"{path}/archive", json={})).status_code == 401
     assert (await api.get(f"{path}/similar-products")).status_code == 401
     for role in (CUSTOMER, MERCHANT, PARTNER):
         assert (
@@ -145,6 +146,8 @@ async def test_publishing_before_evaluation_is_a_409_and_archiving_works_any_tim
     assert early.json()["type"] == "/problems/state-conflict"
     similar = await api.get(f"{path}/similar-products", headers=DESIGNER)
     assert similar.status_code == 409
+    bad = await api.get(f"{path}/similar-products", headers=DESIGNER, params={"limit": 0})
+    assert bad.status_code == 400
     archived = await api.post(f"{path}/archive", headers=OPERATOR, json={"reason": "duplicate"})
     assert archived.status_code == 200 and archived.json()["status"] == "archived"
     assert (

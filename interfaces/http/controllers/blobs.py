@@ -11,7 +11,7 @@ from litestar.params import FromPath
 
 from infrastructure.bootstrap import Container
 from interfaces.http.context import read_in_thread
-from interfaces.http.errors import problem
+from interfaces.http.errors import PROBLEM_MEDIA_TYPE, problem
 from interfaces.http.studio_errors import STUDIO_EXCEPTION_HANDLERS
 
 _DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -63,7 +63,7 @@ class BlobController(Controller):
     ) -> Response[None]:
         """Whether a blob exists, with its type, size and caching headers (no body)."""
         if not _DIGEST.fullmatch(sha256):
-            return Response(None, status_code=400)
+            return Response(None, status_code=400, media_type=PROBLEM_MEDIA_TYPE)
         ref = await read_in_thread(container.blobs.stat, sha256)
         # An empty body Litestar can render under any media type (None renders only as text).
         empty: Any = b""

@@ -35,7 +35,7 @@ from interfaces.http.context import (
 )
 from interfaces.http.controllers.orders import IdempotencyKey
 from interfaces.http.controllers.products import IfMatch, expected_version
-from interfaces.http.controllers.search import SEARCH_ROLES, run_search
+from interfaces.http.controllers.search import SEARCH_ROLES, check_options, run_search
 from interfaces.http.designs_schemas import (
     Archival,
     DesignAccepted,
@@ -47,11 +47,6 @@ from interfaces.http.designs_schemas import (
 )
 from interfaces.http.presenters import version_headers
 from interfaces.http.search_schemas import (
-    Budget,
-    Category,
-    Currency,
-    Limit,
-    MaxPrice,
     SearchResults,
     search_options,
 )
@@ -260,19 +255,28 @@ class DesignController(Controller):
         container: NamedDependency[Container],
         db_pool: NamedDependency[asyncpg.Pool],
         vectors: NamedDependency[VectorIndexFollower],
-        limit: Annotated[Limit, QueryParameter()] = 20,
-        budget: Annotated[Budget | None, QueryParameter()] = None,
-        max_price: Annotated[MaxPrice | None, QueryParameter()] = None,
-        category: Annotated[Category | None, QueryParameter()] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
+        budget: Annotated[int | None, QueryParameter(gt=0, le=10**12)] = None,
+        max_price: Annotated[int | None, QueryParameter(ge=0, le=10**12)] = None,
+        category: Annotated[str | None, QueryParameter(min_length=1, max_length=100)] = None,
         in_stock_only: Annotated[bool, QueryParameter()] = False,
-        currency: Annotated[Currency | None, QueryParameter()] = None,
+        currency: Annotated[str | None, QueryParameter(pattern="^[A-Z]{3}$")] = None,
     ) -> SearchResults:
         """Catalog products that look like the design, ranked with score components.
 
         Uses the embedding stored with the design (no model runs); 409 until the design has
-        been embedded.
+        been embedded. ``budget`` (with ``currency``) is soft, ``max_price`` a hard cap.
         """
         started = time.perf_counter()
+        options = search_options(
+            limit=limit,
+            budget=budget,
+            max_price=max_price,
+            category=category,
+            in_stock_only=in_stock_only,
+            currency=currency,
+        )
+        check_options(options)
         design = await _visible_design(request, container, design_id)
         embedding = design.embedding()
         if embedding is None:
@@ -286,14 +290,7 @@ class DesignController(Controller):
             query_text=str(design_id),
             model_id=model_id,
             vector=from_f16_bytes(vector_f16),
-            options=search_options(
-                limit=limit,
-                budget=budget,
-                max_price=max_price,
-                category=category,
-                in_stock_only=in_stock_only,
-                currency=currency,
-            ),
+            options=options,
             started=started,
             pool=db_pool,
             vectors=vectors,
