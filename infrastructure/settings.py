@@ -118,7 +118,6 @@ class Settings:
     stream_storage: str
     stream_max_age_days: float
     stream_duplicate_window_seconds: float
-    stream_sync_always: bool
     consumer_max_deliver: int
     read_wait_timeout_seconds: float
     snapshot_interval: int
@@ -160,8 +159,6 @@ class Settings:
             stream_storage=_env("MODISTE_STREAM_STORAGE", "file") or "file",
             stream_max_age_days=_env_float("MODISTE_STREAM_MAX_AGE_DAYS", 30.0),
             stream_duplicate_window_seconds=_env_float("MODISTE_STREAM_DUPLICATE_WINDOW", 600.0),
-            stream_sync_always=(_env("MODISTE_STREAM_SYNC_ALWAYS", "true") or "true").lower()
-            in ("1", "true", "yes"),
             consumer_max_deliver=_env_int("MODISTE_CONSUMER_MAX_DELIVER", 5),
             read_wait_timeout_seconds=_env_float("MODISTE_READ_WAIT_TIMEOUT", 2.0),
             snapshot_interval=_env_int("MODISTE_SNAPSHOT_INTERVAL", 50),
