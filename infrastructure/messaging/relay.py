@@ -110,50 +110,60 @@ class Relay:
         self._batch_size = batch_size
         self._ack_timeout = ack_timeout
         self._nc: NatsClient | None = None
-        self._reconnected = asyncio.Event()
+        self._disconnected = asyncio.Event()
         self.stats = RelayStats()
         self.position = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Relay until ``stop`` is set; survives NATS outages by restarting from its position."""
-        await self._positions.create_schema()
-        self._nc = await nats.connect(
-            self._nats_url,
-            name="modiste-relay",
-            max_reconnect_attempts=-1,
-            reconnect_time_wait=0.5,
-            reconnected_cb=self._on_reconnected,
-            disconnected_cb=self._on_disconnected,
-        )
-        js = self._nc.jetstream(timeout=self._ack_timeout)
-        backoff = 0.2
-        try:
-            while not stop.is_set():
-                try:
-                    await ensure_streams(js, self._stream)
-                    start = await self._reconcile(js)
-                    await self._pump(js, start, stop)
-                    backoff = 0.2
-                except (PublishFailedError, nats.errors.Error, TimeoutError, OSError) as exc:
-                    self.stats.restarts += 1
-                    log.warning(
-                        "relay.restart",
-                        error=f"{type(exc).__name__}: {exc}",
-                        position=self.position,
-                        backoff=backoff,
-                    )
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), backoff)
-                    backoff = min(backoff * 2, 5.0)
-        finally:
-            await self._nc.drain()
+        """Relay until ``stop`` is set; survives NATS outages by restarting from its position.
 
-    async def _on_reconnected(self) -> None:
-        log.info("relay.nats_reconnected")
-        self._reconnected.set()
+        Each session uses a fresh connection that never reconnects by itself: a client that
+        reconnects would flush the publishes it buffered while the server was away, after
+        the server may have lost earlier ones, and the stream would no longer be in
+        notification-id order. Instead a failed session is closed (dropping that buffer),
+        and the next one reconciles with the stream and re-publishes from there.
+        """
+        await self._positions.create_schema()
+        backoff = 0.2
+        while not stop.is_set():
+            nc: NatsClient | None = None
+            clean_stop = False
+            try:
+                nc = await nats.connect(
+                    self._nats_url,
+                    name="modiste-relay",
+                    allow_reconnect=False,
+                    connect_timeout=2,
+                    disconnected_cb=self._on_disconnected,
+                )
+                self._nc = nc
+                js = nc.jetstream(timeout=self._ack_timeout)
+                await ensure_streams(js, self._stream)
+                start = await self._reconcile(js)
+                backoff = 0.2
+                await self._pump(js, start, stop)
+                clean_stop = True
+            except (PublishFailedError, nats.errors.Error, TimeoutError, OSError) as exc:
+                self.stats.restarts += 1
+                log.warning(
+                    "relay.restart",
+                    error=f"{type(exc).__name__}: {exc}",
+                    position=self.position,
+                    backoff=backoff,
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), backoff)
+                backoff = min(backoff * 2, 5.0)
+            finally:
+                if nc is not None and not nc.is_closed:
+                    with contextlib.suppress(Exception):
+                        # Drain only after a clean stop; after a failure drop what is
+                        # buffered (it is re-published from the reconciled position).
+                        await (nc.drain() if clean_stop else nc.close())
 
     async def _on_disconnected(self) -> None:
         log.warning("relay.nats_disconnected")
+        self._disconnected.set()
 
     async def _reconcile(self, js: JetStreamContext) -> int:
         """Where to publish from: our saved position, or earlier if the stream lost events."""
@@ -176,7 +186,7 @@ class Relay:
             )
             start = stream_position
             await self._positions.set(start)
-        self._reconnected.clear()
+        self._disconnected.clear()
         self.position = start
         log.info("relay.start", position=start, head=await asyncio.to_thread(self._log.head))
         return start
@@ -208,8 +218,8 @@ class Relay:
         follower.start()
         try:
             while not stop.is_set():
-                if self._reconnected.is_set():
-                    raise PublishFailedError("NATS reconnected: reconcile with the stream")
+                if self._disconnected.is_set():
+                    raise PublishFailedError("NATS connection lost: reconcile with the stream")
                 if failure:
                     raise PublishFailedError(f"event store subscription failed: {failure[0]}")
                 batch = await asyncio.to_thread(self._next_batch, buffer)
