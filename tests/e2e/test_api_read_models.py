@@ -12,14 +12,25 @@ BOB = bearer("customer", "bob")
 
 
 async def list_product(api: Any, title: str, category: str, price: int, stock: int) -> int:
-    created = await api.post("/products", headers=MERCHANT, json={
-        "title": title, "category": category, "brand": "Maison", "price": price,
-        "currency": "EUR"})
+    created = await api.post(
+        "/products",
+        headers=MERCHANT,
+        json={
+            "title": title,
+            "category": category,
+            "brand": "Maison",
+            "price": price,
+            "currency": "EUR",
+        },
+    )
     assert created.status_code == 201, created.text
     position: int = created.json()["position"]
     if stock:
-        adjusted = await api.post(f"/products/{created.json()['id']}/stock-adjustments",
-                                  headers=MERCHANT, json={"delta": stock})
+        adjusted = await api.post(
+            f"/products/{created.json()['id']}/stock-adjustments",
+            headers=MERCHANT,
+            json={"delta": stock},
+        )
         position = adjusted.json()["position"]
     return position
 
@@ -44,8 +55,12 @@ async def test_filters_sorting_and_cursor_pagination(api: Any, pipeline: Any) ->
     seen: list[int] = []
     cursor = None
     while True:
-        params: dict[str, Any] = {"category": "dresses", "sort": "price_asc", "limit": 2,
-                                  "min_position": last}
+        params: dict[str, Any] = {
+            "category": "dresses",
+            "sort": "price_asc",
+            "limit": 2,
+            "min_position": last,
+        }
         if cursor:
             params["cursor"] = cursor
         page = (await api.get("/products", params=params, headers=ALICE)).json()
@@ -54,21 +69,30 @@ async def test_filters_sorting_and_cursor_pagination(api: Any, pipeline: Any) ->
         if cursor is None:
             break
     assert seen == [1500, 3000, 5000, 7000, 9000]
-    in_stock = (await api.get("/products", headers=ALICE, params={
-        "category": "dresses", "in_stock": "true", "max_price": 6000})).json()
+    in_stock = (
+        await api.get(
+            "/products",
+            headers=ALICE,
+            params={"category": "dresses", "in_stock": "true", "max_price": 6000},
+        )
+    ).json()
     assert sorted(i["price"]["amount"] for i in in_stock["items"]) == [1500, 3000]
 
 
 async def test_customers_see_only_their_own_order_history(api: Any, pipeline: Any) -> None:
-    created = await api.post("/products", headers=MERCHANT, json={
-        "title": "Tote", "category": "bags", "brand": "b", "price": 4000, "currency": "EUR"})
+    created = await api.post(
+        "/products",
+        headers=MERCHANT,
+        json={"title": "Tote", "category": "bags", "brand": "b", "price": 4000, "currency": "EUR"},
+    )
     product_id = created.json()["id"]
     body = {"currency": "EUR", "lines": [{"product_id": product_id, "quantity": 1}]}
     await api.post("/orders", headers=ALICE, json=body)
     bobs = await api.post("/orders", headers=BOB, json=body)
     position = bobs.json()["position"]
-    alice_history = (await api.get("/orders", headers=ALICE,
-                                   params={"min_position": position})).json()
+    alice_history = (
+        await api.get("/orders", headers=ALICE, params={"min_position": position})
+    ).json()
     assert {o["customer_id"] for o in alice_history["items"]} == {"alice"}
     forbidden = await api.get("/orders", headers=ALICE, params={"customer_id": "bob"})
     assert forbidden.status_code == 403
