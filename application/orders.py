@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 
@@ -158,7 +157,3 @@ class OrdersApplication(ModisteApplication):
             currency=product.price.currency,
         )
 
-
-def request_fingerprint(*parts: object) -> str:
-    """A stable hash of a request, to tell an honest retry from a reused key."""
-    return hashlib.sha256(repr(parts).encode()).hexdigest()
